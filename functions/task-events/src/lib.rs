@@ -1,0 +1,255 @@
+//! task-events: turns each "ECS Task State Change" into one idempotent record per task and, for the
+//! phases that the write made known for the first time, one EMF document on stdout.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use lambda_runtime::Diagnostic;
+use serde::Serialize;
+use serde_json::Value;
+use shared::event::{EventError, parse_event_value};
+use shared::metrics::{DEFAULT_NAMESPACE, due_keys, emf_document, ledger_keys};
+use shared::record::TaskRecord;
+use shared::store::{DEFAULT_TABLE_NAME, StoreError, TaskStore, WriteOutcome};
+
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table_name: String,
+    pub metrics_namespace: String,
+    pub retention_days: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Reads TABLE_NAME, METRICS_NAMESPACE and RETENTION_DAYS through `lookup` (the environment in main).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let retention_days = match lookup("RETENTION_DAYS") {
+            None => DEFAULT_RETENTION_DAYS,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(days) if (1..=36_500).contains(&days) => days,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "RETENTION_DAYS must be a whole number of days from 1 to 36500, got {text:?}"
+                    )));
+                }
+            },
+        };
+        let metrics_namespace =
+            lookup("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        if metrics_namespace.is_empty() || metrics_namespace.starts_with("AWS/") {
+            return Err(ConfigError(format!(
+                "METRICS_NAMESPACE must be non-empty and outside AWS/, got {metrics_namespace:?}"
+            )));
+        }
+        let table_name = lookup("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned());
+        Ok(Config {
+            table_name,
+            metrics_namespace,
+            retention_days,
+        })
+    }
+}
+
+/// Where EMF documents go: stdout in Lambda (CloudWatch Logs extracts the metrics), memory in tests.
+pub trait MetricsSink: Send + Sync {
+    fn emit(&self, document: &Value);
+}
+
+pub struct StdoutSink;
+
+impl MetricsSink for StdoutSink {
+    fn emit(&self, document: &Value) {
+        // One line per document: CloudWatch Logs reads EMF from single log events.
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{document}");
+    }
+}
+
+#[derive(Default)]
+pub struct MemorySink(pub Mutex<Vec<Value>>);
+
+impl MetricsSink for MemorySink {
+    fn emit(&self, document: &Value) {
+        if let Ok(mut documents) = self.0.lock() {
+            documents.push(document.clone());
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    InvalidEvent(#[from] EventError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(err: HandlerError) -> Diagnostic {
+        let error_type = match err {
+            HandlerError::InvalidEvent(_) => "InvalidEvent",
+            HandlerError::Store(_) => "StoreUnavailable",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Written,
+    Duplicate,
+    Stale,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    pub outcome: Outcome,
+    pub task_arn: String,
+    pub version: u64,
+    /// Metric keys this invocation emitted (empty for duplicates and stale events).
+    pub metrics_emitted: Vec<String>,
+}
+
+pub struct Handler<S: MetricsSink> {
+    store: TaskStore,
+    config: Config,
+    sink: S,
+}
+
+impl<S: MetricsSink> Handler<S> {
+    pub fn new(store: TaskStore, config: Config, sink: S) -> Self {
+        Self {
+            store,
+            config,
+            sink,
+        }
+    }
+
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    pub async fn handle(&self, payload: Value) -> Result<Response, HandlerError> {
+        let result = self.process(payload).await;
+        match &result {
+            Ok(response) => tracing::info!(
+                outcome = ?response.outcome, task_arn = %response.task_arn, version = response.version,
+                metrics = response.metrics_emitted.len(), "task state change processed"
+            ),
+            Err(HandlerError::InvalidEvent(err)) => {
+                tracing::warn!(outcome = "rejected", error = %err, "task state change rejected")
+            }
+            Err(err) => {
+                tracing::error!(outcome = "failed", error = %err, "task state change not stored; the platform will retry")
+            }
+        }
+        result
+    }
+
+    async fn process(&self, payload: Value) -> Result<Response, HandlerError> {
+        let event = parse_event_value(payload)?;
+        let record = TaskRecord::from_event(&event, self.config.retention_days)?;
+        let ledger = ledger_keys(&record);
+        let respond = |outcome, metrics_emitted| Response {
+            outcome,
+            task_arn: record.task_arn.clone(),
+            version: record.version,
+            metrics_emitted,
+        };
+        match self.store.write(&record, &ledger).await? {
+            WriteOutcome::Duplicate => Ok(respond(Outcome::Duplicate, Vec::new())),
+            WriteOutcome::Stale { .. } => Ok(respond(Outcome::Stale, Vec::new())),
+            WriteOutcome::Written {
+                previously_emitted, ..
+            } => {
+                let due = due_keys(&ledger, &previously_emitted);
+                let timestamp = event.time.map_or_else(
+                    || chrono::Utc::now().timestamp_millis(),
+                    |time| time.timestamp_millis(),
+                );
+                if let Some(document) =
+                    emf_document(&self.config.metrics_namespace, &record, &due, timestamp)
+                {
+                    self.sink.emit(&document);
+                }
+                Ok(respond(Outcome::Written, due.into_iter().collect()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
+    #[test]
+    fn config_defaults() {
+        let config = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(
+            config,
+            Config {
+                table_name: "ecs-task-timing-tasks".into(),
+                metrics_namespace: "ECS/TaskTiming".into(),
+                retention_days: 90
+            }
+        );
+    }
+
+    #[test]
+    fn config_from_environment_and_its_errors() {
+        let config = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("RETENTION_DAYS", "7"),
+            ("METRICS_NAMESPACE", "Mine"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                config.table_name.as_str(),
+                config.retention_days,
+                config.metrics_namespace.as_str()
+            ),
+            ("t", 7, "Mine")
+        );
+        let err = Config::from_lookup(lookup(&[("RETENTION_DAYS", "ninety")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RETENTION_DAYS") && err.contains("\"ninety\""),
+            "{err}"
+        );
+        assert!(Config::from_lookup(lookup(&[("RETENTION_DAYS", "0")])).is_err());
+        assert!(Config::from_lookup(lookup(&[("METRICS_NAMESPACE", "AWS/ECS")])).is_err());
+    }
+
+    #[test]
+    fn errors_map_to_specific_error_types() {
+        let err = HandlerError::InvalidEvent(shared::event::parse_event(b"{}").unwrap_err());
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "InvalidEvent");
+        assert!(
+            diagnostic.error_message.contains("missing field"),
+            "{}",
+            diagnostic.error_message
+        );
+    }
+}

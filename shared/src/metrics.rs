@@ -1,0 +1,373 @@
+//! Which metrics a write makes due (the emission ledger) and the Embedded Metric Format document
+//! that carries them. A metric is due once per task: the record keeps the set of keys already
+//! emitted (`metricsEmitted`), and only keys missing from it are emitted.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use crate::record::TaskRecord;
+use crate::timing::Phase;
+
+pub const DEFAULT_NAMESPACE: &str = "ECS/TaskTiming";
+pub const TASKS_STARTED: &str = "TasksStarted";
+pub const TASKS_STOPPED: &str = "TasksStopped";
+pub const TASKS_FAILED_TO_START: &str = "TasksFailedToStart";
+pub const TIMESTAMP_ANOMALIES: &str = "TimestampAnomalies";
+/// Ledger keys of anomalies are per phase (`TimestampAnomalies/imagePull`) so each counts once.
+const ANOMALY_KEY_PREFIX: &str = "TimestampAnomalies/";
+
+pub const DIMENSION_SETS: [&[&str]; 2] = [
+    &["ClusterName", "TaskFamily", "TaskRevision"],
+    &["ClusterName", "TaskFamily"],
+];
+
+/// Every metric the record supports right now, as ledger keys.
+pub fn ledger_keys(record: &TaskRecord) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for phase in Phase::ALL {
+        if record.phase_seconds(phase).is_some() {
+            keys.insert(phase.metric_name().to_owned());
+        }
+    }
+    for phase in record.timestamp_anomalies.keys() {
+        keys.insert(format!("{ANOMALY_KEY_PREFIX}{phase}"));
+    }
+    if record.started_at.is_some() {
+        keys.insert(TASKS_STARTED.to_owned());
+    }
+    if record.is_stopped() {
+        keys.insert(TASKS_STOPPED.to_owned());
+    }
+    if record.failed_to_start {
+        keys.insert(TASKS_FAILED_TO_START.to_owned());
+    }
+    keys
+}
+
+/// Keys the record supports that no earlier write of this task emitted.
+pub fn due_keys(
+    current: &BTreeSet<String>,
+    already_emitted: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    current.difference(already_emitted).cloned().collect()
+}
+
+/// The EMF document for the due keys of one record, or None when nothing is due.
+/// `timestamp_millis` is when the state change happened (the event time), so a delayed or
+/// retried delivery still lands the datapoint at the right minute.
+pub fn emf_document(
+    namespace: &str,
+    record: &TaskRecord,
+    due: &BTreeSet<String>,
+    timestamp_millis: i64,
+) -> Option<Value> {
+    let mut root = Map::new();
+    let mut definitions = Vec::new();
+    for phase in Phase::ALL {
+        let name = phase.metric_name();
+        if let (true, Some(seconds)) = (due.contains(name), record.phase_seconds(phase)) {
+            definitions.push(json!({"Name": name, "Unit": "Seconds"}));
+            root.insert(name.to_owned(), json!(seconds));
+        }
+    }
+    for name in [TASKS_STARTED, TASKS_STOPPED, TASKS_FAILED_TO_START] {
+        if due.contains(name) {
+            definitions.push(json!({"Name": name, "Unit": "Count"}));
+            root.insert(name.to_owned(), json!(1));
+        }
+    }
+    let anomalies = due
+        .iter()
+        .filter(|key| key.starts_with(ANOMALY_KEY_PREFIX))
+        .count();
+    if anomalies > 0 {
+        definitions.push(json!({"Name": TIMESTAMP_ANOMALIES, "Unit": "Count"}));
+        root.insert(TIMESTAMP_ANOMALIES.to_owned(), json!(anomalies));
+    }
+    if definitions.is_empty() {
+        return None;
+    }
+    root.insert("ClusterName".into(), json!(record.cluster_name));
+    root.insert("TaskFamily".into(), json!(record.family));
+    root.insert("TaskRevision".into(), json!(record.revision.to_string()));
+    // Properties: searchable in Logs Insights, not dimensions (they would multiply metric cost).
+    root.insert("taskArn".into(), json!(record.task_arn));
+    root.insert("version".into(), json!(record.version));
+    for (key, value) in [
+        ("launchType", &record.launch_type),
+        ("availabilityZone", &record.availability_zone),
+        ("stopCode", &record.stop_code),
+    ] {
+        if let Some(value) = value {
+            root.insert(key.into(), json!(value));
+        }
+    }
+    root.insert("imageDigests".into(), json!(record.image_digests()));
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_millis,
+            "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": DIMENSION_SETS, "Metrics": definitions}],
+        }),
+    );
+    Some(Value::Object(root))
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid EMF document: {0}")]
+pub struct EmfViolation(pub String);
+
+const EMF_UNITS: [&str; 27] = [
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
+/// Checks a document against the rules of the EMF specification
+/// (docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+pub fn validate_emf(document: &Value) -> Result<(), EmfViolation> {
+    let fail = |message: String| Err(EmfViolation(message));
+    let root = document
+        .as_object()
+        .ok_or_else(|| EmfViolation("root is not an object".into()))?;
+    let metadata = root
+        .get("_aws")
+        .and_then(Value::as_object)
+        .ok_or_else(|| EmfViolation("_aws object missing".into()))?;
+    if !metadata
+        .get("Timestamp")
+        .is_some_and(|t| t.as_i64().is_some_and(|t| t >= 0))
+    {
+        return fail("_aws.Timestamp must be a non-negative integer of epoch milliseconds".into());
+    }
+    let directives = metadata
+        .get("CloudWatchMetrics")
+        .and_then(Value::as_array)
+        .ok_or_else(|| EmfViolation("_aws.CloudWatchMetrics must be an array".into()))?;
+    for directive in directives {
+        match directive.get("Namespace").and_then(Value::as_str) {
+            Some(namespace)
+                if !namespace.is_empty()
+                    && namespace.len() <= 1024
+                    && !namespace.starts_with("AWS/") => {}
+            other => {
+                return fail(format!(
+                    "Namespace must be a non-empty string outside AWS/: {other:?}"
+                ));
+            }
+        }
+        let dimension_sets = directive
+            .get("Dimensions")
+            .and_then(Value::as_array)
+            .ok_or_else(|| EmfViolation("Dimensions must be an array".into()))?;
+        for set in dimension_sets {
+            let names = set
+                .as_array()
+                .ok_or_else(|| EmfViolation("a dimension set must be an array".into()))?;
+            if names.len() > 30 {
+                return fail(format!("dimension set of {} names exceeds 30", names.len()));
+            }
+            for name in names {
+                let name = name
+                    .as_str()
+                    .ok_or_else(|| EmfViolation("dimension names must be strings".into()))?;
+                if !root.get(name).is_some_and(Value::is_string) {
+                    return fail(format!("dimension {name} has no string value at the root"));
+                }
+            }
+        }
+        let metrics = directive
+            .get("Metrics")
+            .and_then(Value::as_array)
+            .ok_or_else(|| EmfViolation("Metrics must be an array".into()))?;
+        if metrics.is_empty() || metrics.len() > 100 {
+            return fail(format!(
+                "a directive holds 1 to 100 metrics, not {}",
+                metrics.len()
+            ));
+        }
+        for metric in metrics {
+            let name = metric
+                .get("Name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| EmfViolation("every metric needs a Name".into()))?;
+            if let Some(unit) = metric.get("Unit") {
+                if !unit.as_str().is_some_and(|u| EMF_UNITS.contains(&u)) {
+                    return fail(format!(
+                        "metric {name} has unit {unit}, not a CloudWatch unit"
+                    ));
+                }
+            }
+            let value_ok = match root.get(name) {
+                Some(Value::Number(_)) => true,
+                Some(Value::Array(values)) => {
+                    !values.is_empty() && values.len() <= 100 && values.iter().all(Value::is_number)
+                }
+                _ => false,
+            };
+            if !value_ok {
+                return fail(format!("metric {name} has no numeric value at the root"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse_event;
+
+    fn record(detail: Value) -> TaskRecord {
+        let envelope =
+            json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": detail});
+        TaskRecord::from_event(&parse_event(envelope.to_string().as_bytes()).unwrap(), 90).unwrap()
+    }
+
+    fn stopped() -> TaskRecord {
+        record(json!({
+            "taskArn": "arn:aws:ecs:us-east-1:1:task/prod/t1", "clusterArn": "arn:aws:ecs:us-east-1:1:cluster/prod",
+            "taskDefinitionArn": "arn:aws:ecs:us-east-1:1:task-definition/web:7", "version": 5,
+            "lastStatus": "STOPPED", "launchType": "FARGATE", "stopCode": "EssentialContainerExited",
+            "createdAt": "2024-01-01T00:00:00Z", "pullStartedAt": "2024-01-01T00:00:02Z",
+            "pullStoppedAt": "2024-01-01T00:00:07.5Z", "startedAt": "2024-01-01T00:00:09Z",
+            "stoppingAt": "2024-01-01T00:10:00Z", "executionStoppedAt": "2024-01-01T00:09:59Z",
+            "stoppedAt": "2024-01-01T00:10:30Z",
+            "containers": [{"name": "app", "imageDigest": "sha256:ab"}]
+        }))
+    }
+
+    #[test]
+    fn ledger_of_a_stopped_task() {
+        let keys = ledger_keys(&stopped());
+        let expected = [
+            "ContainerStartTime",
+            "ImagePullTime",
+            "ProvisioningTime",
+            "RunTime",
+            "ShutdownTime",
+            "TaskLifetime",
+            "TaskStartupTime",
+            "TasksStarted",
+            "TasksStopped",
+        ];
+        assert_eq!(
+            keys.iter().map(String::as_str).collect::<Vec<_>>(),
+            expected
+        );
+    }
+
+    #[test]
+    fn nothing_is_due_twice() {
+        let keys = ledger_keys(&stopped());
+        assert!(due_keys(&keys, &keys).is_empty());
+        let earlier: BTreeSet<String> =
+            ["TaskStartupTime", "TasksStarted"].map(String::from).into();
+        let due = due_keys(&keys, &earlier);
+        assert_eq!(due.len(), keys.len() - 2);
+        assert!(!due.contains("TaskStartupTime"));
+        assert!(emf_document(DEFAULT_NAMESPACE, &stopped(), &BTreeSet::new(), 0).is_none());
+    }
+
+    #[test]
+    fn document_carries_values_dimensions_and_properties() {
+        let record = stopped();
+        let document = emf_document(
+            "Custom/Timing",
+            &record,
+            &ledger_keys(&record),
+            1_704_067_830_000,
+        )
+        .unwrap();
+        validate_emf(&document).unwrap();
+        assert_eq!(document["TaskStartupTime"], json!(9.0));
+        assert_eq!(document["ImagePullTime"], json!(5.5));
+        assert_eq!(document["RunTime"], json!(590.0)); // 00:09:59 - 00:00:09
+        assert_eq!(document["TasksStopped"], json!(1));
+        assert_eq!(document["TaskRevision"], json!("7"));
+        assert_eq!(document["imageDigests"], json!(["sha256:ab"]));
+        assert_eq!(
+            document["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            json!("Custom/Timing")
+        );
+        assert_eq!(
+            document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            9
+        );
+    }
+
+    #[test]
+    fn anomalies_and_failures_are_counted() {
+        let mut failed = stopped();
+        failed.started_at = None;
+        failed.startup_seconds = None;
+        failed.failed_to_start = true;
+        failed.timestamp_anomalies.insert("shutdown".into(), -1.0);
+        failed.timestamp_anomalies.insert("imagePull".into(), -0.5);
+        let document = emf_document(DEFAULT_NAMESPACE, &failed, &ledger_keys(&failed), 0).unwrap();
+        validate_emf(&document).unwrap();
+        assert_eq!(document["TimestampAnomalies"], json!(2));
+        assert_eq!(document["TasksFailedToStart"], json!(1));
+        assert!(document.get("TasksStarted").is_none());
+    }
+
+    #[test]
+    fn validator_rejects_broken_documents() {
+        let record = stopped();
+        let good = emf_document(DEFAULT_NAMESPACE, &record, &ledger_keys(&record), 0).unwrap();
+        let broken: [(&str, fn(&mut Value)); 6] = [
+            ("Namespace", |d| {
+                d["_aws"]["CloudWatchMetrics"][0]["Namespace"] = json!("")
+            }),
+            ("numeric value", |d| d["TaskStartupTime"] = json!("9")),
+            ("dimension ClusterName", |d| {
+                d.as_object_mut().unwrap().remove("ClusterName");
+            }),
+            ("exceeds 30", |d| {
+                d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] = json!([vec!["ClusterName"; 31]])
+            }),
+            ("1 to 100 metrics", |d| {
+                d["_aws"]["CloudWatchMetrics"][0]["Metrics"] =
+                    json!(vec![json!({"Name": "TaskStartupTime"}); 101])
+            }),
+            ("not a CloudWatch unit", |d| {
+                d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = json!("Minutes")
+            }),
+        ];
+        for (expected, breakage) in broken {
+            let mut document = good.clone();
+            breakage(&mut document);
+            let err = validate_emf(&document).unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+}

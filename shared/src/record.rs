@@ -1,0 +1,414 @@
+//! The one DynamoDB record per task, as the newest version of its events describes it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::arn::{parse_cluster_arn, parse_task_arn, parse_task_definition_arn};
+use crate::event::{EventError, TaskStateChangeEvent};
+use crate::timestamp::Timestamp;
+use crate::timing::{Phase, PhaseTiming, failed_to_start, millis_to_seconds, phase_timings};
+
+/// Dimension value used when neither clusterArn nor a new-format task ARN names the cluster.
+pub const UNKNOWN_CLUSTER: &str = "unknown";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRecord {
+    pub task_arn: String,
+    pub task_id: String,
+    pub version: u64,
+    pub task_definition_arn: String,
+    pub family: String,
+    pub revision: u32,
+    pub cluster_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_family: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connectivity: Option<String>,
+    #[serde(default)]
+    pub containers: Vec<ContainerSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connectivity_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_started_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_stopped_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopping_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_stopped_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisioning_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_pull_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_start_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub startup_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifetime_seconds: Option<f64>,
+    /// Phases whose end precedes their start: phase name -> (negative) seconds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timestamp_anomalies: BTreeMap<String, f64>,
+    pub failed_to_start: bool,
+    /// DynamoDB TTL, epoch seconds: createdAt (else the event time) plus the retention period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerSummary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Every attribute a record may have, so a newer version can remove what it no longer carries.
+pub const RECORD_ATTRIBUTES: [&str; 44] = [
+    "taskArn",
+    "taskId",
+    "version",
+    "taskDefinitionArn",
+    "family",
+    "revision",
+    "clusterName",
+    "clusterArn",
+    "region",
+    "account",
+    "launchType",
+    "capacityProviderName",
+    "platformVersion",
+    "platformFamily",
+    "availabilityZone",
+    "group",
+    "startedBy",
+    "cpu",
+    "memory",
+    "lastStatus",
+    "desiredStatus",
+    "stopCode",
+    "stoppedReason",
+    "connectivity",
+    "containers",
+    "createdAt",
+    "connectivityAt",
+    "pullStartedAt",
+    "pullStoppedAt",
+    "startedAt",
+    "stoppingAt",
+    "executionStoppedAt",
+    "stoppedAt",
+    "updatedAt",
+    "provisioningSeconds",
+    "imagePullSeconds",
+    "containerStartSeconds",
+    "startupSeconds",
+    "runSeconds",
+    "shutdownSeconds",
+    "lifetimeSeconds",
+    "timestampAnomalies",
+    "failedToStart",
+    "expiresAt",
+];
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+impl TaskRecord {
+    /// Builds the record an event describes. Fails, writing nothing, when an ARN is malformed.
+    pub fn from_event(
+        event: &TaskStateChangeEvent,
+        retention_days: u32,
+    ) -> Result<TaskRecord, EventError> {
+        let task = &event.detail;
+        let task_arn = parse_task_arn(&task.task_arn)?;
+        let definition = parse_task_definition_arn(&task.task_definition_arn)?;
+        let cluster_name = match &task.cluster_arn {
+            Some(arn) => parse_cluster_arn(arn)?,
+            None => task_arn.cluster_name.unwrap_or(UNKNOWN_CLUSTER),
+        };
+        let event_time = event
+            .time
+            .map(|time| Timestamp::from_millis(time.timestamp_millis()));
+        let expires_at = task.created_at.or(event_time).map(|base| {
+            base.millis().div_euclid(1000) + i64::from(retention_days) * SECONDS_PER_DAY
+        });
+
+        let mut record = TaskRecord {
+            task_arn: task.task_arn.clone(),
+            task_id: task_arn.task_id.to_owned(),
+            version: task.version,
+            task_definition_arn: task.task_definition_arn.clone(),
+            family: definition.family.to_owned(),
+            revision: definition.revision,
+            cluster_name: cluster_name.to_owned(),
+            cluster_arn: task.cluster_arn.clone(),
+            region: event.region.clone(),
+            account: event.account.clone(),
+            launch_type: task.launch_type.clone(),
+            capacity_provider_name: task.capacity_provider_name.clone(),
+            platform_version: task.platform_version.clone(),
+            platform_family: task.platform_family.clone(),
+            availability_zone: task.availability_zone.clone(),
+            group: task.group.clone(),
+            started_by: task.started_by.clone(),
+            cpu: task.cpu.clone(),
+            memory: task.memory.clone(),
+            last_status: task.last_status.clone(),
+            desired_status: task.desired_status.clone(),
+            stop_code: task.stop_code.clone(),
+            stopped_reason: task.stopped_reason.clone(),
+            connectivity: task.connectivity.clone(),
+            containers: task
+                .containers
+                .iter()
+                .map(|c| ContainerSummary {
+                    name: c.name.clone(),
+                    image: c.image.clone(),
+                    image_digest: c.image_digest.clone(),
+                    exit_code: c.exit_code,
+                    reason: c.reason.clone(),
+                })
+                .collect(),
+            created_at: task.created_at,
+            connectivity_at: task.connectivity_at,
+            pull_started_at: task.pull_started_at,
+            pull_stopped_at: task.pull_stopped_at,
+            started_at: task.started_at,
+            stopping_at: task.stopping_at,
+            execution_stopped_at: task.execution_stopped_at,
+            stopped_at: task.stopped_at,
+            updated_at: task.updated_at,
+            provisioning_seconds: None,
+            image_pull_seconds: None,
+            container_start_seconds: None,
+            startup_seconds: None,
+            run_seconds: None,
+            shutdown_seconds: None,
+            lifetime_seconds: None,
+            timestamp_anomalies: BTreeMap::new(),
+            failed_to_start: failed_to_start(task),
+            expires_at,
+        };
+        for (phase, timing) in phase_timings(task) {
+            match timing {
+                PhaseTiming::Unknown => {}
+                PhaseTiming::Known(millis) => {
+                    *record.phase_slot(phase) = Some(millis_to_seconds(millis))
+                }
+                PhaseTiming::Anomaly(millis) => {
+                    record
+                        .timestamp_anomalies
+                        .insert(phase.name().to_owned(), millis_to_seconds(millis));
+                }
+            }
+        }
+        Ok(record)
+    }
+
+    fn phase_slot(&mut self, phase: Phase) -> &mut Option<f64> {
+        match phase {
+            Phase::Provisioning => &mut self.provisioning_seconds,
+            Phase::ImagePull => &mut self.image_pull_seconds,
+            Phase::ContainerStart => &mut self.container_start_seconds,
+            Phase::Startup => &mut self.startup_seconds,
+            Phase::Run => &mut self.run_seconds,
+            Phase::Shutdown => &mut self.shutdown_seconds,
+            Phase::Lifetime => &mut self.lifetime_seconds,
+        }
+    }
+
+    /// The phase's duration in seconds, when it is known and not an anomaly.
+    pub fn phase_seconds(&self, phase: Phase) -> Option<f64> {
+        match phase {
+            Phase::Provisioning => self.provisioning_seconds,
+            Phase::ImagePull => self.image_pull_seconds,
+            Phase::ContainerStart => self.container_start_seconds,
+            Phase::Startup => self.startup_seconds,
+            Phase::Run => self.run_seconds,
+            Phase::Shutdown => self.shutdown_seconds,
+            Phase::Lifetime => self.lifetime_seconds,
+        }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.last_status.as_deref() == Some("STOPPED")
+    }
+
+    pub fn image_digests(&self) -> Vec<&str> {
+        self.containers
+            .iter()
+            .filter_map(|c| c.image_digest.as_deref())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse_event;
+    use serde_json::json;
+
+    fn event(detail: serde_json::Value) -> TaskStateChangeEvent {
+        let envelope = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "time": "2024-03-01T10:00:05Z",
+            "region": "eu-west-1", "account": "111122223333", "detail": detail});
+        parse_event(envelope.to_string().as_bytes()).unwrap()
+    }
+
+    fn running_detail() -> serde_json::Value {
+        json!({
+            "taskArn": "arn:aws:ecs:eu-west-1:111122223333:task/prod/0123abcd",
+            "clusterArn": "arn:aws:ecs:eu-west-1:111122223333:cluster/prod",
+            "taskDefinitionArn": "arn:aws:ecs:eu-west-1:111122223333:task-definition/web-soci:12",
+            "version": 3, "lastStatus": "RUNNING", "launchType": "FARGATE",
+            "createdAt": "2024-03-01T10:00:00Z", "pullStartedAt": "2024-03-01T10:00:01.5Z",
+            "pullStoppedAt": "2024-03-01T10:00:01.4Z", "startedAt": "2024-03-01T10:00:04.25Z",
+            "containers": [{"name": "app", "image": "repo/web:1", "imageDigest": "sha256:aa", "runtimeId": "x"}]
+        })
+    }
+
+    #[test]
+    fn identity_and_phases_from_a_running_event() {
+        let record = TaskRecord::from_event(&event(running_detail()), 90).unwrap();
+        assert_eq!((record.family.as_str(), record.revision), ("web-soci", 12));
+        assert_eq!(
+            (record.cluster_name.as_str(), record.task_id.as_str()),
+            ("prod", "0123abcd")
+        );
+        assert_eq!(record.provisioning_seconds, Some(1.5)); // 10:00:01.5 - 10:00:00
+        assert_eq!(record.startup_seconds, Some(4.25)); // 10:00:04.25 - 10:00:00
+        assert_eq!(record.container_start_seconds, Some(2.85)); // 10:00:04.25 - 10:00:01.4
+        assert_eq!(
+            record.image_pull_seconds, None,
+            "negative pull is not a duration"
+        );
+        assert_eq!(record.timestamp_anomalies.get("imagePull"), Some(&-0.1));
+        assert_eq!(record.run_seconds, None);
+        assert!(!record.failed_to_start);
+        // 2024-03-01T10:00:00Z = 1709287200 (date -u -d ... +%s), plus 90 days.
+        assert_eq!(record.expires_at, Some(1_709_287_200 + 90 * 86_400));
+        assert_eq!(record.image_digests(), ["sha256:aa"]);
+    }
+
+    #[test]
+    fn old_format_arn_without_cluster_arn() {
+        let mut detail = running_detail();
+        detail["taskArn"] = json!("arn:aws:ecs:eu-west-1:111122223333:task/0123abcd");
+        detail.as_object_mut().unwrap().remove("clusterArn");
+        let record = TaskRecord::from_event(&event(detail), 90).unwrap();
+        assert_eq!(
+            (record.cluster_name.as_str(), record.task_id.as_str()),
+            (UNKNOWN_CLUSTER, "0123abcd")
+        );
+    }
+
+    #[test]
+    fn malformed_arn_is_a_specific_error() {
+        let mut detail = running_detail();
+        detail["taskDefinitionArn"] = json!("web-soci:12");
+        let err = TaskRecord::from_event(&event(detail), 90)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid taskDefinitionArn \"web-soci:12\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn attribute_list_covers_every_field() {
+        let mut record = TaskRecord::from_event(&event(running_detail()), 90).unwrap();
+        let everything = Some(String::from("x"));
+        (
+            record.cluster_arn,
+            record.capacity_provider_name,
+            record.platform_version,
+        ) = (everything.clone(), everything.clone(), everything.clone());
+        (
+            record.platform_family,
+            record.availability_zone,
+            record.group,
+        ) = (everything.clone(), everything.clone(), everything.clone());
+        (record.started_by, record.cpu, record.memory) =
+            (everything.clone(), everything.clone(), everything.clone());
+        (
+            record.desired_status,
+            record.stop_code,
+            record.stopped_reason,
+            record.connectivity,
+        ) = (
+            everything.clone(),
+            everything.clone(),
+            everything.clone(),
+            everything,
+        );
+        let at = record.created_at;
+        (
+            record.connectivity_at,
+            record.stopping_at,
+            record.execution_stopped_at,
+            record.stopped_at,
+            record.updated_at,
+        ) = (at, at, at, at, at);
+        for phase in Phase::ALL {
+            *record.phase_slot(phase) = Some(1.0);
+        }
+        let item = serde_json::to_value(&record).unwrap();
+        for key in item.as_object().unwrap().keys() {
+            assert!(
+                RECORD_ATTRIBUTES.contains(&key.as_str()),
+                "{key} missing from RECORD_ATTRIBUTES"
+            );
+        }
+    }
+}

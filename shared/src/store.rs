@@ -1,0 +1,357 @@
+//! DynamoDB adapter for task records: one conditional UpdateItem per event, guarded by `version`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use crate::record::{RECORD_ATTRIBUTES, TaskRecord};
+
+pub const PARTITION_KEY: &str = "taskArn";
+pub const FAMILY_INDEX: &str = "family-createdAt-index";
+/// String set of the metric keys already emitted for the task (see `metrics::ledger_keys`).
+pub const METRICS_EMITTED: &str = "metricsEmitted";
+pub const DEFAULT_TABLE_NAME: &str = "ecs-task-timing-tasks";
+
+/// What one conditional write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// This version is newer than the stored one (or the first): the record now reflects it.
+    Written {
+        previous_version: Option<u64>,
+        previously_emitted: BTreeSet<String>,
+    },
+    /// The stored record already has this version.
+    Duplicate,
+    /// The stored record has a newer version; this event changed nothing.
+    Stale { stored_version: u64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB {operation} on table {table} failed: {message}")]
+    Dynamo {
+        operation: &'static str,
+        table: String,
+        message: String,
+    },
+    #[error("task record could not be converted to or from a DynamoDB item: {0}")]
+    Item(#[from] serde_dynamo::Error),
+}
+
+/// The parts of the UpdateItem request, built without I/O so they can be tested.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionedUpdate {
+    pub key: HashMap<String, AttributeValue>,
+    pub update_expression: String,
+    pub condition_expression: String,
+    pub names: HashMap<String, String>,
+    pub values: HashMap<String, AttributeValue>,
+}
+
+/// SET every attribute of the record, REMOVE those this version lacks, ADD the ledger keys,
+/// on condition that no record exists or the stored version is older.
+pub fn versioned_update(
+    record: &TaskRecord,
+    ledger: &BTreeSet<String>,
+) -> Result<VersionedUpdate, serde_dynamo::Error> {
+    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
+    let key_value = item
+        .remove(PARTITION_KEY)
+        .unwrap_or_else(|| AttributeValue::S(record.task_arn.clone()));
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut sets = Vec::new();
+    let mut removes = Vec::new();
+    for (index, name) in RECORD_ATTRIBUTES
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| **name != PARTITION_KEY)
+    {
+        let placeholder = format!("#a{index}");
+        match item.remove(*name) {
+            Some(value) => {
+                sets.push(format!("{placeholder} = :a{index}"));
+                values.insert(format!(":a{index}"), value);
+            }
+            None => removes.push(placeholder.clone()),
+        }
+        names.insert(placeholder, (*name).to_owned());
+    }
+    debug_assert!(
+        item.is_empty(),
+        "attributes missing from RECORD_ATTRIBUTES: {:?}",
+        item.keys()
+    );
+    let mut update_expression = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        update_expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    // DynamoDB rejects empty sets, so a version with nothing to emit leaves the ledger alone.
+    if !ledger.is_empty() {
+        update_expression.push_str(" ADD #emitted :emitted");
+        names.insert("#emitted".into(), METRICS_EMITTED.into());
+        values.insert(
+            ":emitted".into(),
+            AttributeValue::Ss(ledger.iter().cloned().collect()),
+        );
+    }
+    names.insert("#pk".into(), PARTITION_KEY.into());
+    names.insert("#version".into(), "version".into());
+    values.insert(
+        ":version".into(),
+        AttributeValue::N(record.version.to_string()),
+    );
+    Ok(VersionedUpdate {
+        key: HashMap::from([(PARTITION_KEY.to_owned(), key_value)]),
+        update_expression,
+        condition_expression: "attribute_not_exists(#pk) OR #version < :version".into(),
+        names,
+        values,
+    })
+}
+
+fn number_attribute(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn string_set(item: &HashMap<String, AttributeValue>, name: &str) -> BTreeSet<String> {
+    item.get(name)
+        .and_then(|value| value.as_ss().ok())
+        .map(|set| set.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Classifies a refused write by the version the refusing record holds.
+pub fn refused_outcome(
+    stored: Option<&HashMap<String, AttributeValue>>,
+    version: u64,
+) -> WriteOutcome {
+    match stored.and_then(|item| number_attribute(item, "version")) {
+        Some(stored_version) if stored_version > version => WriteOutcome::Stale { stored_version },
+        _ => WriteOutcome::Duplicate,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TaskStore {
+    client: Client,
+    table: String,
+}
+
+impl TaskStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+        &self,
+        operation: &'static str,
+        err: SdkError<E, R>,
+    ) -> StoreError {
+        StoreError::Dynamo {
+            operation,
+            table: self.table.clone(),
+            message: DisplayErrorContext(err).to_string(),
+        }
+    }
+
+    /// One round trip: writes the record if its version is newer than the stored one.
+    pub async fn write(
+        &self,
+        record: &TaskRecord,
+        ledger: &BTreeSet<String>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let update = versioned_update(record, ledger)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .condition_expression(update.condition_expression)
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
+            .return_values(ReturnValue::UpdatedOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let old = output.attributes.unwrap_or_default();
+                Ok(WriteOutcome::Written {
+                    previous_version: number_attribute(&old, "version"),
+                    previously_emitted: string_set(&old, METRICS_EMITTED),
+                })
+            }
+            Err(SdkError::ServiceError(service))
+                if matches!(
+                    service.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                let stored = match service.err() {
+                    UpdateItemError::ConditionalCheckFailedException(refusal) => refusal.item(),
+                    _ => None,
+                };
+                Ok(refused_outcome(stored, record.version))
+            }
+            Err(err) => Err(self.error("UpdateItem", err)),
+        }
+    }
+
+    /// The stored record, if any (consistent read).
+    pub async fn get(
+        &self,
+        task_arn: &str,
+    ) -> Result<Option<(TaskRecord, BTreeSet<String>)>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(task_arn.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| self.error("GetItem", err))?;
+        match output.item {
+            None => Ok(None),
+            Some(mut item) => {
+                let emitted = string_set(&item, METRICS_EMITTED);
+                item.remove(METRICS_EMITTED);
+                Ok(Some((serde_dynamo::from_item(item)?, emitted)))
+            }
+        }
+    }
+
+    /// A family's records with createdAt in [from, to], oldest first, every page followed.
+    pub async fn query_family(
+        &self,
+        family: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(FAMILY_INDEX)
+            .key_condition_expression("#family = :family AND #created BETWEEN :from AND :to")
+            .expression_attribute_names("#family", "family")
+            .expression_attribute_names("#created", "createdAt")
+            .expression_attribute_values(":family", AttributeValue::S(family.to_owned()))
+            .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
+            .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut records = Vec::new();
+        while let Some(item) = pages.next().await {
+            let mut item = item.map_err(|err| self.error("Query", err))?;
+            item.remove(METRICS_EMITTED);
+            records.push(serde_dynamo::from_item(item)?);
+        }
+        Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse_event;
+    use serde_json::json;
+
+    fn record(detail: serde_json::Value) -> TaskRecord {
+        let envelope =
+            json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": detail});
+        TaskRecord::from_event(&parse_event(envelope.to_string().as_bytes()).unwrap(), 30).unwrap()
+    }
+
+    fn pending() -> TaskRecord {
+        record(
+            json!({"taskArn": "arn:aws:ecs:us-east-1:1:task/c/t", "taskDefinitionArn": "arn:aws:ecs:us-east-1:1:task-definition/web:1",
+            "version": 7, "lastStatus": "PENDING", "createdAt": "2024-01-01T00:00:00Z"}),
+        )
+    }
+
+    #[test]
+    fn update_sets_present_removes_absent_and_guards_on_version() {
+        let update =
+            versioned_update(&pending(), &BTreeSet::from(["TasksStarted".to_owned()])).unwrap();
+        let name_of = |placeholder: &str| update.names[placeholder].as_str();
+        let (set_part, rest) = update.update_expression.split_once(" REMOVE ").unwrap();
+        let (remove_part, add_part) = rest.split_once(" ADD ").unwrap();
+        let set: Vec<&str> = set_part
+            .trim_start_matches("SET ")
+            .split(", ")
+            .map(|a| name_of(a.split(" = ").next().unwrap()))
+            .collect();
+        let removed: Vec<&str> = remove_part.split(", ").map(name_of).collect();
+        assert!(set.contains(&"createdAt") && set.contains(&"version") && set.contains(&"family"));
+        assert!(
+            removed.contains(&"startedAt")
+                && removed.contains(&"stopCode")
+                && removed.contains(&"startupSeconds")
+        );
+        assert!(!set.contains(&"taskArn") && !removed.contains(&"taskArn"));
+        assert_eq!(set.len() + removed.len(), RECORD_ATTRIBUTES.len() - 1);
+        assert_eq!(add_part, "#emitted :emitted");
+        assert_eq!(
+            update.values[":emitted"],
+            AttributeValue::Ss(vec!["TasksStarted".into()])
+        );
+        assert_eq!(update.values[":version"], AttributeValue::N("7".into()));
+        assert_eq!(
+            update.key[PARTITION_KEY],
+            AttributeValue::S("arn:aws:ecs:us-east-1:1:task/c/t".into())
+        );
+        assert_eq!(
+            update.condition_expression,
+            "attribute_not_exists(#pk) OR #version < :version"
+        );
+    }
+
+    #[test]
+    fn empty_ledger_adds_nothing() {
+        let update = versioned_update(&pending(), &BTreeSet::new()).unwrap();
+        assert!(!update.update_expression.contains("ADD"));
+        assert!(!update.values.contains_key(":emitted"));
+    }
+
+    #[test]
+    fn refusals_are_duplicate_or_stale() {
+        let stored = |v: &str| HashMap::from([("version".to_owned(), AttributeValue::N(v.into()))]);
+        assert_eq!(
+            refused_outcome(Some(&stored("7")), 7),
+            WriteOutcome::Duplicate
+        );
+        assert_eq!(
+            refused_outcome(Some(&stored("9")), 7),
+            WriteOutcome::Stale { stored_version: 9 }
+        );
+        assert_eq!(refused_outcome(None, 7), WriteOutcome::Duplicate);
+    }
+
+    #[test]
+    fn numbers_are_stored_as_exact_decimals() {
+        let mut record = pending();
+        record.startup_seconds = Some(31.096);
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record).unwrap();
+        assert_eq!(item["startupSeconds"], AttributeValue::N("31.096".into()));
+        assert_eq!(
+            item["createdAt"],
+            AttributeValue::S("2024-01-01T00:00:00.000Z".into())
+        );
+        let back: TaskRecord = serde_dynamo::from_item(item).unwrap();
+        assert_eq!(back, record);
+    }
+}
