@@ -91,13 +91,7 @@ pub fn parse_cluster_arn(arn: &str) -> Result<&str, ArnError> {
     ecs_resource(arn)
         .and_then(|resource| resource.strip_prefix("cluster/"))
         .filter(|name| !name.is_empty() && !name.contains('/'))
-        .ok_or_else(|| {
-            ArnError::new(
-                "clusterArn",
-                arn,
-                "arn:aws:ecs:<region>:<account>:cluster/<name>",
-            )
-        })
+        .ok_or_else(|| ArnError::new("clusterArn", arn, "arn:aws:ecs:<region>:<account>:cluster/<name>"))
 }
 
 #[cfg(test)]
@@ -106,7 +100,9 @@ mod tests {
 
     #[test]
     fn task_arn_in_both_formats() {
-        let new = parse_task_arn("arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b4cb40f1f4fe4a2971f76ae5a47ad").unwrap();
+        let new =
+            parse_task_arn("arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b4cb40f1f4fe4a2971f76ae5a47ad")
+                .unwrap();
         assert_eq!(
             new,
             TaskArn {
@@ -114,10 +110,8 @@ mod tests {
                 cluster_name: Some("FargateCluster")
             }
         );
-        let old = parse_task_arn(
-            "arn:aws:ecs:us-east-1:111122223333:task/b99d40b3-5176-4f71-9a52-9dbd6f1cebef",
-        )
-        .unwrap();
+        let old =
+            parse_task_arn("arn:aws:ecs:us-east-1:111122223333:task/b99d40b3-5176-4f71-9a52-9dbd6f1cebef").unwrap();
         assert_eq!(
             old,
             TaskArn {
@@ -157,10 +151,8 @@ mod tests {
                 revision: 10
             }
         );
-        let def = parse_task_definition_arn(
-            "arn:aws:ecs:eu-west-1:715329755018:task-definition/engine_v2-arm:51",
-        )
-        .unwrap();
+        let def =
+            parse_task_definition_arn("arn:aws:ecs:eu-west-1:715329755018:task-definition/engine_v2-arm:51").unwrap();
         assert_eq!((def.family, def.revision), ("engine_v2-arm", 51));
     }
 

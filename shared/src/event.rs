@@ -121,52 +121,39 @@ pub enum EventError {
     #[error(
         "not an ECS task state change: source {event_source:?}, detail-type {detail_type:?} (expected {EVENT_SOURCE:?}, {DETAIL_TYPE:?})"
     )]
-    WrongKind {
-        event_source: String,
-        detail_type: String,
-    },
+    WrongKind { event_source: String, detail_type: String },
     #[error(transparent)]
     Arn(#[from] crate::arn::ArnError),
 }
 
 /// Parses an EventBridge envelope holding an ECS Task State Change, naming the offending field on error.
 pub fn parse_event(json: &[u8]) -> Result<TaskStateChangeEvent, EventError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(json);
-    let event: TaskStateChangeEvent =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(field_error)?;
-    deserializer.end().map_err(|err| EventError::Field {
+    let value: serde_json::Value = serde_json::from_slice(json).map_err(|err| EventError::Field {
         path: ".".into(),
         message: err.to_string(),
     })?;
-    check_kind(&event)?;
-    Ok(event)
+    parse_event_value(value)
 }
 
 /// As [`parse_event`], from an already-decoded JSON value (the Lambda runtime hands us one).
 pub fn parse_event_value(json: serde_json::Value) -> Result<TaskStateChangeEvent, EventError> {
-    let event: TaskStateChangeEvent =
-        serde_path_to_error::deserialize(json).map_err(field_error)?;
-    check_kind(&event)?;
-    Ok(event)
-}
-
-fn field_error<E: std::fmt::Display>(err: serde_path_to_error::Error<E>) -> EventError {
-    let path = err.path().to_string();
-    EventError::Field {
-        path,
-        message: err.inner().to_string(),
+    // The kind first, so an event of another service is called that, not "missing field taskArn".
+    let text = |key: &str| json.get(key).and_then(serde_json::Value::as_str);
+    if let (Some(source), Some(detail_type)) = (text("source"), text("detail-type")) {
+        if source != EVENT_SOURCE || detail_type != DETAIL_TYPE {
+            return Err(EventError::WrongKind {
+                event_source: source.into(),
+                detail_type: detail_type.into(),
+            });
+        }
     }
-}
-
-fn check_kind(event: &TaskStateChangeEvent) -> Result<(), EventError> {
-    if event.source == EVENT_SOURCE && event.detail_type == DETAIL_TYPE {
-        Ok(())
-    } else {
-        Err(EventError::WrongKind {
-            event_source: event.source.clone(),
-            detail_type: event.detail_type.clone(),
-        })
-    }
+    serde_path_to_error::deserialize(json).map_err(|err| {
+        let path = err.path().to_string();
+        EventError::Field {
+            path,
+            message: err.inner().to_string(),
+        }
+    })
 }
 
 #[cfg(test)]
@@ -250,9 +237,7 @@ mod tests {
         ] {
             object.insert(key.into(), value);
         }
-        let d = parse_event(envelope(detail).to_string().as_bytes())
-            .unwrap()
-            .detail;
+        let d = parse_event(envelope(detail).to_string().as_bytes()).unwrap().detail;
         assert_eq!(d.capacity_provider_name.as_deref(), Some("FARGATE_SPOT"));
         assert_eq!(d.platform_family.as_deref(), Some("Linux"));
         assert_eq!(d.stop_code.as_deref(), Some("TerminationNotice"));
@@ -324,10 +309,7 @@ mod tests {
         event["detail-type"] = json!("ECS Container Instance State Change");
         let err = parse_event(event.to_string().as_bytes()).unwrap_err();
         assert!(matches!(err, EventError::WrongKind { .. }), "{err}");
-        assert!(
-            err.to_string()
-                .contains("ECS Container Instance State Change")
-        );
+        assert!(err.to_string().contains("ECS Container Instance State Change"));
     }
 
     #[test]

@@ -46,10 +46,7 @@ pub fn ledger_keys(record: &TaskRecord) -> BTreeSet<String> {
 }
 
 /// Keys the record supports that no earlier write of this task emitted.
-pub fn due_keys(
-    current: &BTreeSet<String>,
-    already_emitted: &BTreeSet<String>,
-) -> BTreeSet<String> {
+pub fn due_keys(current: &BTreeSet<String>, already_emitted: &BTreeSet<String>) -> BTreeSet<String> {
     current.difference(already_emitted).cloned().collect()
 }
 
@@ -77,10 +74,7 @@ pub fn emf_document(
             root.insert(name.to_owned(), json!(1));
         }
     }
-    let anomalies = due
-        .iter()
-        .filter(|key| key.starts_with(ANOMALY_KEY_PREFIX))
-        .count();
+    let anomalies = due.iter().filter(|key| key.starts_with(ANOMALY_KEY_PREFIX)).count();
     if anomalies > 0 {
         definitions.push(json!({"Name": TIMESTAMP_ANOMALIES, "Unit": "Count"}));
         root.insert(TIMESTAMP_ANOMALIES.to_owned(), json!(anomalies));
@@ -171,14 +165,9 @@ pub fn validate_emf(document: &Value) -> Result<(), EmfViolation> {
         .ok_or_else(|| EmfViolation("_aws.CloudWatchMetrics must be an array".into()))?;
     for directive in directives {
         match directive.get("Namespace").and_then(Value::as_str) {
-            Some(namespace)
-                if !namespace.is_empty()
-                    && namespace.len() <= 1024
-                    && !namespace.starts_with("AWS/") => {}
+            Some(namespace) if !namespace.is_empty() && namespace.len() <= 1024 && !namespace.starts_with("AWS/") => {}
             other => {
-                return fail(format!(
-                    "Namespace must be a non-empty string outside AWS/: {other:?}"
-                ));
+                return fail(format!("Namespace must be a non-empty string outside AWS/: {other:?}"));
             }
         }
         let dimension_sets = directive
@@ -206,10 +195,7 @@ pub fn validate_emf(document: &Value) -> Result<(), EmfViolation> {
             .and_then(Value::as_array)
             .ok_or_else(|| EmfViolation("Metrics must be an array".into()))?;
         if metrics.is_empty() || metrics.len() > 100 {
-            return fail(format!(
-                "a directive holds 1 to 100 metrics, not {}",
-                metrics.len()
-            ));
+            return fail(format!("a directive holds 1 to 100 metrics, not {}", metrics.len()));
         }
         for metric in metrics {
             let name = metric
@@ -219,9 +205,7 @@ pub fn validate_emf(document: &Value) -> Result<(), EmfViolation> {
                 .ok_or_else(|| EmfViolation("every metric needs a Name".into()))?;
             if let Some(unit) = metric.get("Unit") {
                 if !unit.as_str().is_some_and(|u| EMF_UNITS.contains(&u)) {
-                    return fail(format!(
-                        "metric {name} has unit {unit}, not a CloudWatch unit"
-                    ));
+                    return fail(format!("metric {name} has unit {unit}, not a CloudWatch unit"));
                 }
             }
             let value_ok = match root.get(name) {
@@ -245,8 +229,7 @@ mod tests {
     use crate::event::parse_event;
 
     fn record(detail: Value) -> TaskRecord {
-        let envelope =
-            json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": detail});
+        let envelope = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": detail});
         TaskRecord::from_event(&parse_event(envelope.to_string().as_bytes()).unwrap(), 90).unwrap()
     }
 
@@ -277,18 +260,14 @@ mod tests {
             "TasksStarted",
             "TasksStopped",
         ];
-        assert_eq!(
-            keys.iter().map(String::as_str).collect::<Vec<_>>(),
-            expected
-        );
+        assert_eq!(keys.iter().map(String::as_str).collect::<Vec<_>>(), expected);
     }
 
     #[test]
     fn nothing_is_due_twice() {
         let keys = ledger_keys(&stopped());
         assert!(due_keys(&keys, &keys).is_empty());
-        let earlier: BTreeSet<String> =
-            ["TaskStartupTime", "TasksStarted"].map(String::from).into();
+        let earlier: BTreeSet<String> = ["TaskStartupTime", "TasksStarted"].map(String::from).into();
         let due = due_keys(&keys, &earlier);
         assert_eq!(due.len(), keys.len() - 2);
         assert!(!due.contains("TaskStartupTime"));
@@ -298,13 +277,7 @@ mod tests {
     #[test]
     fn document_carries_values_dimensions_and_properties() {
         let record = stopped();
-        let document = emf_document(
-            "Custom/Timing",
-            &record,
-            &ledger_keys(&record),
-            1_704_067_830_000,
-        )
-        .unwrap();
+        let document = emf_document("Custom/Timing", &record, &ledger_keys(&record), 1_704_067_830_000).unwrap();
         validate_emf(&document).unwrap();
         assert_eq!(document["TaskStartupTime"], json!(9.0));
         assert_eq!(document["ImagePullTime"], json!(5.5));
@@ -356,8 +329,7 @@ mod tests {
                 d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] = json!([vec!["ClusterName"; 31]])
             }),
             ("1 to 100 metrics", |d| {
-                d["_aws"]["CloudWatchMetrics"][0]["Metrics"] =
-                    json!(vec![json!({"Name": "TaskStartupTime"}); 101])
+                d["_aws"]["CloudWatchMetrics"][0]["Metrics"] = json!(vec![json!({"Name": "TaskStartupTime"}); 101])
             }),
             ("not a CloudWatch unit", |d| {
                 d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = json!("Minutes")

@@ -166,10 +166,7 @@ const SECONDS_PER_DAY: i64 = 86_400;
 
 impl TaskRecord {
     /// Builds the record an event describes. Fails, writing nothing, when an ARN is malformed.
-    pub fn from_event(
-        event: &TaskStateChangeEvent,
-        retention_days: u32,
-    ) -> Result<TaskRecord, EventError> {
+    pub fn from_event(event: &TaskStateChangeEvent, retention_days: u32) -> Result<TaskRecord, EventError> {
         let task = &event.detail;
         let task_arn = parse_task_arn(&task.task_arn)?;
         let definition = parse_task_definition_arn(&task.task_definition_arn)?;
@@ -177,12 +174,11 @@ impl TaskRecord {
             Some(arn) => parse_cluster_arn(arn)?,
             None => task_arn.cluster_name.unwrap_or(UNKNOWN_CLUSTER),
         };
-        let event_time = event
-            .time
-            .map(|time| Timestamp::from_millis(time.timestamp_millis()));
-        let expires_at = task.created_at.or(event_time).map(|base| {
-            base.millis().div_euclid(1000) + i64::from(retention_days) * SECONDS_PER_DAY
-        });
+        let event_time = event.time.map(|time| Timestamp::from_millis(time.timestamp_millis()));
+        let expires_at = task
+            .created_at
+            .or(event_time)
+            .map(|base| base.millis().div_euclid(1000) + i64::from(retention_days) * SECONDS_PER_DAY);
 
         let mut record = TaskRecord {
             task_arn: task.task_arn.clone(),
@@ -243,9 +239,7 @@ impl TaskRecord {
         for (phase, timing) in phase_timings(task) {
             match timing {
                 PhaseTiming::Unknown => {}
-                PhaseTiming::Known(millis) => {
-                    *record.phase_slot(phase) = Some(millis_to_seconds(millis))
-                }
+                PhaseTiming::Known(millis) => *record.phase_slot(phase) = Some(millis_to_seconds(millis)),
                 PhaseTiming::Anomaly(millis) => {
                     record
                         .timestamp_anomalies
@@ -328,10 +322,7 @@ mod tests {
         assert_eq!(record.provisioning_seconds, Some(1.5)); // 10:00:01.5 - 10:00:00
         assert_eq!(record.startup_seconds, Some(4.25)); // 10:00:04.25 - 10:00:00
         assert_eq!(record.container_start_seconds, Some(2.85)); // 10:00:04.25 - 10:00:01.4
-        assert_eq!(
-            record.image_pull_seconds, None,
-            "negative pull is not a duration"
-        );
+        assert_eq!(record.image_pull_seconds, None, "negative pull is not a duration");
         assert_eq!(record.timestamp_anomalies.get("imagePull"), Some(&-0.1));
         assert_eq!(record.run_seconds, None);
         assert!(!record.failed_to_start);
@@ -356,13 +347,8 @@ mod tests {
     fn malformed_arn_is_a_specific_error() {
         let mut detail = running_detail();
         detail["taskDefinitionArn"] = json!("web-soci:12");
-        let err = TaskRecord::from_event(&event(detail), 90)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("invalid taskDefinitionArn \"web-soci:12\""),
-            "{err}"
-        );
+        let err = TaskRecord::from_event(&event(detail), 90).unwrap_err().to_string();
+        assert!(err.starts_with("invalid taskDefinitionArn \"web-soci:12\""), "{err}");
     }
 
     #[test]
@@ -374,24 +360,15 @@ mod tests {
             record.capacity_provider_name,
             record.platform_version,
         ) = (everything.clone(), everything.clone(), everything.clone());
-        (
-            record.platform_family,
-            record.availability_zone,
-            record.group,
-        ) = (everything.clone(), everything.clone(), everything.clone());
-        (record.started_by, record.cpu, record.memory) =
+        (record.platform_family, record.availability_zone, record.group) =
             (everything.clone(), everything.clone(), everything.clone());
+        (record.started_by, record.cpu, record.memory) = (everything.clone(), everything.clone(), everything.clone());
         (
             record.desired_status,
             record.stop_code,
             record.stopped_reason,
             record.connectivity,
-        ) = (
-            everything.clone(),
-            everything.clone(),
-            everything.clone(),
-            everything,
-        );
+        ) = (everything.clone(), everything.clone(), everything.clone(), everything);
         let at = record.created_at;
         (
             record.connectivity_at,

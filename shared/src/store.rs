@@ -93,17 +93,11 @@ pub fn versioned_update(
     if !ledger.is_empty() {
         update_expression.push_str(" ADD #emitted :emitted");
         names.insert("#emitted".into(), METRICS_EMITTED.into());
-        values.insert(
-            ":emitted".into(),
-            AttributeValue::Ss(ledger.iter().cloned().collect()),
-        );
+        values.insert(":emitted".into(), AttributeValue::Ss(ledger.iter().cloned().collect()));
     }
     names.insert("#pk".into(), PARTITION_KEY.into());
     names.insert("#version".into(), "version".into());
-    values.insert(
-        ":version".into(),
-        AttributeValue::N(record.version.to_string()),
-    );
+    values.insert(":version".into(), AttributeValue::N(record.version.to_string()));
     Ok(VersionedUpdate {
         key: HashMap::from([(PARTITION_KEY.to_owned(), key_value)]),
         update_expression,
@@ -125,10 +119,7 @@ fn string_set(item: &HashMap<String, AttributeValue>, name: &str) -> BTreeSet<St
 }
 
 /// Classifies a refused write by the version the refusing record holds.
-pub fn refused_outcome(
-    stored: Option<&HashMap<String, AttributeValue>>,
-    version: u64,
-) -> WriteOutcome {
+pub fn refused_outcome(stored: Option<&HashMap<String, AttributeValue>>, version: u64) -> WriteOutcome {
     match stored.and_then(|item| number_attribute(item, "version")) {
         Some(stored_version) if stored_version > version => WriteOutcome::Stale { stored_version },
         _ => WriteOutcome::Duplicate,
@@ -166,11 +157,7 @@ impl TaskStore {
     }
 
     /// One round trip: writes the record if its version is newer than the stored one.
-    pub async fn write(
-        &self,
-        record: &TaskRecord,
-        ledger: &BTreeSet<String>,
-    ) -> Result<WriteOutcome, StoreError> {
+    pub async fn write(&self, record: &TaskRecord, ledger: &BTreeSet<String>) -> Result<WriteOutcome, StoreError> {
         let update = versioned_update(record, ledger)?;
         let result = self
             .client
@@ -181,7 +168,9 @@ impl TaskStore {
             .condition_expression(update.condition_expression)
             .set_expression_attribute_names(Some(update.names))
             .set_expression_attribute_values(Some(update.values))
-            .return_values(ReturnValue::UpdatedOld)
+            // ALL_OLD, not UPDATED_OLD: implementations differ on whether an attribute whose value an ADD
+            // leaves unchanged counts as updated (moto omits it), and the ledger must always come back.
+            .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -194,10 +183,7 @@ impl TaskStore {
                 })
             }
             Err(SdkError::ServiceError(service))
-                if matches!(
-                    service.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
+                if matches!(service.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
                 let stored = match service.err() {
                     UpdateItemError::ConditionalCheckFailedException(refusal) => refusal.item(),
@@ -210,10 +196,7 @@ impl TaskStore {
     }
 
     /// The stored record, if any (consistent read).
-    pub async fn get(
-        &self,
-        task_arn: &str,
-    ) -> Result<Option<(TaskRecord, BTreeSet<String>)>, StoreError> {
+    pub async fn get(&self, task_arn: &str) -> Result<Option<(TaskRecord, BTreeSet<String>)>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -234,12 +217,7 @@ impl TaskStore {
     }
 
     /// A family's records with createdAt in [from, to], oldest first, every page followed.
-    pub async fn query_family(
-        &self,
-        family: &str,
-        from: &str,
-        to: &str,
-    ) -> Result<Vec<TaskRecord>, StoreError> {
+    pub async fn query_family(&self, family: &str, from: &str, to: &str) -> Result<Vec<TaskRecord>, StoreError> {
         let mut pages = self
             .client
             .query()
@@ -271,8 +249,7 @@ mod tests {
     use serde_json::json;
 
     fn record(detail: serde_json::Value) -> TaskRecord {
-        let envelope =
-            json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": detail});
+        let envelope = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": detail});
         TaskRecord::from_event(&parse_event(envelope.to_string().as_bytes()).unwrap(), 30).unwrap()
     }
 
@@ -285,8 +262,7 @@ mod tests {
 
     #[test]
     fn update_sets_present_removes_absent_and_guards_on_version() {
-        let update =
-            versioned_update(&pending(), &BTreeSet::from(["TasksStarted".to_owned()])).unwrap();
+        let update = versioned_update(&pending(), &BTreeSet::from(["TasksStarted".to_owned()])).unwrap();
         let name_of = |placeholder: &str| update.names[placeholder].as_str();
         let (set_part, rest) = update.update_expression.split_once(" REMOVE ").unwrap();
         let (remove_part, add_part) = rest.split_once(" ADD ").unwrap();
@@ -297,11 +273,7 @@ mod tests {
             .collect();
         let removed: Vec<&str> = remove_part.split(", ").map(name_of).collect();
         assert!(set.contains(&"createdAt") && set.contains(&"version") && set.contains(&"family"));
-        assert!(
-            removed.contains(&"startedAt")
-                && removed.contains(&"stopCode")
-                && removed.contains(&"startupSeconds")
-        );
+        assert!(removed.contains(&"startedAt") && removed.contains(&"stopCode") && removed.contains(&"startupSeconds"));
         assert!(!set.contains(&"taskArn") && !removed.contains(&"taskArn"));
         assert_eq!(set.len() + removed.len(), RECORD_ATTRIBUTES.len() - 1);
         assert_eq!(add_part, "#emitted :emitted");
@@ -330,10 +302,7 @@ mod tests {
     #[test]
     fn refusals_are_duplicate_or_stale() {
         let stored = |v: &str| HashMap::from([("version".to_owned(), AttributeValue::N(v.into()))]);
-        assert_eq!(
-            refused_outcome(Some(&stored("7")), 7),
-            WriteOutcome::Duplicate
-        );
+        assert_eq!(refused_outcome(Some(&stored("7")), 7), WriteOutcome::Duplicate);
         assert_eq!(
             refused_outcome(Some(&stored("9")), 7),
             WriteOutcome::Stale { stored_version: 9 }
@@ -347,10 +316,7 @@ mod tests {
         record.startup_seconds = Some(31.096);
         let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record).unwrap();
         assert_eq!(item["startupSeconds"], AttributeValue::N("31.096".into()));
-        assert_eq!(
-            item["createdAt"],
-            AttributeValue::S("2024-01-01T00:00:00.000Z".into())
-        );
+        assert_eq!(item["createdAt"], AttributeValue::S("2024-01-01T00:00:00.000Z".into()));
         let back: TaskRecord = serde_dynamo::from_item(item).unwrap();
         assert_eq!(back, record);
     }

@@ -48,9 +48,7 @@ impl fmt::Display for Timestamp {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid timestamp {text:?}: {reason} (expected ISO-8601 such as 2020-01-23T17:57:34.402Z)"
-)]
+#[error("invalid timestamp {text:?}: {reason} (expected ISO-8601 such as 2020-01-23T17:57:34.402Z)")]
 pub struct TimestampError {
     text: String,
     reason: String,
@@ -87,24 +85,17 @@ mod tests {
 
     #[test]
     fn accepts_zero_to_three_fraction_digits() {
-        assert_eq!(
-            Timestamp::parse("2020-10-08T14:26:44Z").unwrap().millis(),
-            BASE_MILLIS
-        );
+        assert_eq!(Timestamp::parse("2020-10-08T14:26:44Z").unwrap().millis(), BASE_MILLIS);
         assert_eq!(
             Timestamp::parse("2020-10-08T14:26:44.8Z").unwrap().millis(),
             BASE_MILLIS + 800
         );
         assert_eq!(
-            Timestamp::parse("2020-10-08T14:26:44.98Z")
-                .unwrap()
-                .millis(),
+            Timestamp::parse("2020-10-08T14:26:44.98Z").unwrap().millis(),
             BASE_MILLIS + 980
         );
         assert_eq!(
-            Timestamp::parse("2020-10-08T14:26:44.402Z")
-                .unwrap()
-                .millis(),
+            Timestamp::parse("2020-10-08T14:26:44.402Z").unwrap().millis(),
             BASE_MILLIS + 402
         );
     }
@@ -112,15 +103,11 @@ mod tests {
     #[test]
     fn honours_offsets_and_truncates_below_a_millisecond() {
         assert_eq!(
-            Timestamp::parse("2020-10-08T16:26:44+02:00")
-                .unwrap()
-                .millis(),
+            Timestamp::parse("2020-10-08T16:26:44+02:00").unwrap().millis(),
             BASE_MILLIS
         );
         assert_eq!(
-            Timestamp::parse("2020-10-08T14:26:44.4029999Z")
-                .unwrap()
-                .millis(),
+            Timestamp::parse("2020-10-08T14:26:44.4029999Z").unwrap().millis(),
             BASE_MILLIS + 402
         );
     }
@@ -151,12 +138,7 @@ mod tests {
 
     #[test]
     fn deserializes_only_strings() {
-        let err = serde_json::from_str::<Timestamp>("1602167204")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("expected an ISO-8601 timestamp string"),
-            "{err}"
-        );
+        let err = serde_json::from_str::<Timestamp>("1602167204").unwrap_err().to_string();
+        assert!(err.contains("expected an ISO-8601 timestamp string"), "{err}");
     }
 }

@@ -64,10 +64,7 @@ impl Phase {
             Phase::ContainerStart => (task.pull_stopped_at, task.started_at),
             Phase::Startup => (task.created_at, task.started_at),
             // executionStoppedAt is when the containers exited; stoppingAt stands in when it is absent.
-            Phase::Run => (
-                task.started_at,
-                task.execution_stopped_at.or(task.stopping_at),
-            ),
+            Phase::Run => (task.started_at, task.execution_stopped_at.or(task.stopping_at)),
             Phase::Shutdown => (task.stopping_at, task.stopped_at),
             Phase::Lifetime => (task.created_at, task.stopped_at),
         };
@@ -147,16 +144,12 @@ mod tests {
             (Phase::ImagePull, 7_000),      // 18:06:16.694 - 18:06:09.694
             (Phase::ContainerStart, 4_000), // 18:06:20.694 - 18:06:16.694
             (Phase::Startup, 31_096),       // 18:06:20.694 - 18:05:49.598
-            (Phase::Run, 2_306), // 18:06:23.000 - 18:06:20.694 (executionStoppedAt, not stoppingAt)
-            (Phase::Shutdown, 23_550), // 18:06:47.229 - 18:06:23.679
-            (Phase::Lifetime, 57_631), // 18:06:47.229 - 18:05:49.598
+            (Phase::Run, 2_306),            // 18:06:23.000 - 18:06:20.694 (executionStoppedAt, not stoppingAt)
+            (Phase::Shutdown, 23_550),      // 18:06:47.229 - 18:06:23.679
+            (Phase::Lifetime, 57_631),      // 18:06:47.229 - 18:05:49.598
         ];
         for (phase, millis) in expected {
-            assert_eq!(
-                PhaseTiming::of(phase, &task),
-                PhaseTiming::Known(millis),
-                "{phase:?}"
-            );
+            assert_eq!(PhaseTiming::of(phase, &task), PhaseTiming::Known(millis), "{phase:?}");
         }
         assert!(!failed_to_start(&task));
     }
@@ -166,10 +159,7 @@ mod tests {
         let mut task = stopped_fargate_task();
         task.execution_stopped_at = None;
         // 18:06:23.679 - 18:06:20.694
-        assert_eq!(
-            PhaseTiming::of(Phase::Run, &task),
-            PhaseTiming::Known(2_985)
-        );
+        assert_eq!(PhaseTiming::of(Phase::Run, &task), PhaseTiming::Known(2_985));
     }
 
     #[test]
@@ -181,30 +171,17 @@ mod tests {
             ..stopped_fargate_task()
         };
         for phase in [Phase::Run, Phase::Shutdown, Phase::Lifetime] {
-            assert_eq!(
-                PhaseTiming::of(phase, &running),
-                PhaseTiming::Unknown,
-                "{phase:?}"
-            );
+            assert_eq!(PhaseTiming::of(phase, &running), PhaseTiming::Unknown, "{phase:?}");
         }
-        assert_eq!(
-            PhaseTiming::of(Phase::Startup, &running),
-            PhaseTiming::Known(31_096)
-        );
+        assert_eq!(PhaseTiming::of(Phase::Startup, &running), PhaseTiming::Known(31_096));
     }
 
     #[test]
     fn negative_phase_is_an_anomaly() {
         let mut task = stopped_fargate_task();
         task.pull_stopped_at = at("2020-08-14T18:06:09.500Z");
-        assert_eq!(
-            PhaseTiming::of(Phase::ImagePull, &task),
-            PhaseTiming::Anomaly(-194)
-        );
-        assert_eq!(
-            PhaseTiming::of(Phase::Startup, &task),
-            PhaseTiming::Known(31_096)
-        );
+        assert_eq!(PhaseTiming::of(Phase::ImagePull, &task), PhaseTiming::Anomaly(-194));
+        assert_eq!(PhaseTiming::of(Phase::Startup, &task), PhaseTiming::Known(31_096));
     }
 
     #[test]

@@ -1,1 +1,6 @@
+//! Test and demo tooling for ecs-task-timing (not shipped): the event-stream generator, the local
+//! stack helpers, and the integration tests under tests/.
 
+pub mod generator;
+pub mod harness;
+pub mod local;

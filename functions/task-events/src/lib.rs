@@ -39,8 +39,7 @@ impl Config {
                 }
             },
         };
-        let metrics_namespace =
-            lookup("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        let metrics_namespace = lookup("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
         if metrics_namespace.is_empty() || metrics_namespace.starts_with("AWS/") {
             return Err(ConfigError(format!(
                 "METRICS_NAMESPACE must be non-empty and outside AWS/, got {metrics_namespace:?}"
@@ -128,11 +127,7 @@ pub struct Handler<S: MetricsSink> {
 
 impl<S: MetricsSink> Handler<S> {
     pub fn new(store: TaskStore, config: Config, sink: S) -> Self {
-        Self {
-            store,
-            config,
-            sink,
-        }
+        Self { store, config, sink }
     }
 
     pub fn sink(&self) -> &S {
@@ -169,17 +164,12 @@ impl<S: MetricsSink> Handler<S> {
         match self.store.write(&record, &ledger).await? {
             WriteOutcome::Duplicate => Ok(respond(Outcome::Duplicate, Vec::new())),
             WriteOutcome::Stale { .. } => Ok(respond(Outcome::Stale, Vec::new())),
-            WriteOutcome::Written {
-                previously_emitted, ..
-            } => {
+            WriteOutcome::Written { previously_emitted, .. } => {
                 let due = due_keys(&ledger, &previously_emitted);
-                let timestamp = event.time.map_or_else(
-                    || chrono::Utc::now().timestamp_millis(),
-                    |time| time.timestamp_millis(),
-                );
-                if let Some(document) =
-                    emf_document(&self.config.metrics_namespace, &record, &due, timestamp)
-                {
+                let timestamp = event
+                    .time
+                    .map_or_else(|| chrono::Utc::now().timestamp_millis(), |time| time.timestamp_millis());
+                if let Some(document) = emf_document(&self.config.metrics_namespace, &record, &due, timestamp) {
                     self.sink.emit(&document);
                 }
                 Ok(respond(Outcome::Written, due.into_iter().collect()))
@@ -233,10 +223,7 @@ mod tests {
         let err = Config::from_lookup(lookup(&[("RETENTION_DAYS", "ninety")]))
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("RETENTION_DAYS") && err.contains("\"ninety\""),
-            "{err}"
-        );
+        assert!(err.contains("RETENTION_DAYS") && err.contains("\"ninety\""), "{err}");
         assert!(Config::from_lookup(lookup(&[("RETENTION_DAYS", "0")])).is_err());
         assert!(Config::from_lookup(lookup(&[("METRICS_NAMESPACE", "AWS/ECS")])).is_err());
     }

@@ -1,0 +1,169 @@
+//! Developer tool behind `make local-up` and `make demo` (not shipped).
+//!
+//!   devtool create-tables          create the tasks table named by TABLE_NAME (idempotent)
+//!   devtool demo-events DIR [SEED] write the demo's deliveries as DIR/events/0001.json, ... and the
+//!                                  generator's own durations as DIR/truth.json
+//!   devtool report DIR             per-task table of the demo's tasks, read back from DynamoDB through
+//!                                  the family index and checked against DIR/truth.json
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+use shared::store::{DEFAULT_TABLE_NAME, TaskStore};
+use shared::timing::Phase;
+use task_timing_tests::generator::{Profile, demo_stream};
+use task_timing_tests::local::{Error, create_tasks_table, dynamodb_from_env};
+
+/// Chosen so that the demo shows a failed start and a Spot interruption among its 16 tasks.
+const DEMO_SEED: u64 = 9;
+
+fn table_name() -> String {
+    std::env::var("TABLE_NAME").unwrap_or_else(|_| DEFAULT_TABLE_NAME.to_owned())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["create-tables"] => create_tasks_table(&dynamodb_from_env().await?, &table_name()).await,
+        ["demo-events", dir, rest @ ..] => {
+            let seed = rest
+                .first()
+                .map_or(Ok(DEMO_SEED), |s| s.parse::<u64>())
+                .map_err(|_| "SEED must be a whole number")?;
+            write_demo_events(dir, seed)
+        }
+        ["report", dir] => report(dir).await,
+        _ => Err("usage: devtool create-tables | demo-events DIR [SEED] | report DIR".into()),
+    }
+}
+
+fn write_demo_events(dir: &str, seed: u64) -> Result<(), Error> {
+    let profiles = [
+        Profile::with_index("checkout-soci", 14),
+        Profile::without_index("checkout", 9),
+    ];
+    let (tasks, stream) = demo_stream(seed, &profiles, 8, chrono::Utc::now().timestamp_millis());
+    std::fs::create_dir_all(format!("{dir}/events"))?;
+    for (index, event) in stream.iter().enumerate() {
+        std::fs::write(
+            format!("{dir}/events/{:04}.json", index + 1),
+            serde_json::to_vec_pretty(event)?,
+        )?;
+    }
+    let truth: Vec<Value> = tasks
+        .iter()
+        .map(|t| json!({"taskArn": t.truth.task_arn, "family": t.truth.family, "startupMillis": t.truth.startup(), "imagePullMillis": t.truth.image_pull}))
+        .collect();
+    std::fs::write(format!("{dir}/truth.json"), serde_json::to_vec_pretty(&truth)?)?;
+    let distinct: usize = tasks.iter().map(|t| t.events.len()).sum();
+    println!(
+        "Generated {} tasks ({} with a SOCI index, {} without; {} failed to start, {} Spot interruptions): {distinct} state changes sent as {} deliveries, with duplicates and late RUNNING events.",
+        tasks.len(),
+        profiles[0].family,
+        profiles[1].family,
+        tasks.iter().filter(|t| t.truth.failed_to_start).count(),
+        tasks.iter().filter(|t| t.truth.spot_interrupted).count(),
+        stream.len(),
+    );
+    Ok(())
+}
+
+fn seconds(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"))
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// The generator's milliseconds as the seconds the record must hold.
+fn expected_seconds(truth: &Value, key: &str) -> Option<f64> {
+    truth[key].as_i64().map(|millis| millis as f64 / 1000.0)
+}
+
+async fn report(dir: &str) -> Result<(), Error> {
+    let truth: Vec<Value> = serde_json::from_slice(&std::fs::read(format!("{dir}/truth.json"))?)?;
+    let truth: BTreeMap<&str, &Value> = truth.iter().filter_map(|t| Some((t["taskArn"].as_str()?, t))).collect();
+    let families: BTreeSet<&str> = truth.values().filter_map(|t| t["family"].as_str()).collect();
+    let store = TaskStore::new(dynamodb_from_env().await?, table_name());
+    let row = |cells: [&str; 8]| {
+        println!(
+            "| {:<32} | {:<13} | {:>3} | {:<24} | {:<24} | {:>9} | {:>10} | {:<25} |",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]
+        )
+    };
+    row([
+        "task id",
+        "family",
+        "rev",
+        "createdAt",
+        "startedAt",
+        "startup s",
+        "img pull s",
+        "stopCode",
+    ]);
+    println!(
+        "|{:-<34}|{:-<15}|{:->5}|{:-<26}|{:-<26}|{:->11}|{:->12}|{:-<27}|",
+        "", "", ":", "", "", ":", ":", ""
+    );
+    let (mut checked, mut mismatches) = (0, Vec::new());
+    let mut summary = Vec::new();
+    for family in families {
+        // Through the (family, createdAt) index, as the summary function reads.
+        let records: Vec<_> = store
+            .query_family(family, "0000", "9999")
+            .await?
+            .into_iter()
+            .filter(|r| truth.contains_key(r.task_arn.as_str()))
+            .collect();
+        for record in &records {
+            let started = record
+                .started_at
+                .map_or_else(|| "(failed to start)".to_owned(), |t| t.to_string());
+            let created = record.created_at.map_or_else(String::new, |t| t.to_string());
+            let revision = record.revision.to_string();
+            let (startup, pull) = (seconds(record.startup_seconds), seconds(record.image_pull_seconds));
+            row([
+                &record.task_id,
+                &record.family,
+                &revision,
+                &created,
+                &started,
+                &startup,
+                &pull,
+                record.stop_code.as_deref().unwrap_or("-"),
+            ]);
+            let expected = truth[record.task_arn.as_str()];
+            checked += 1;
+            if record.startup_seconds != expected_seconds(expected, "startupMillis")
+                || record.image_pull_seconds != expected_seconds(expected, "imagePullMillis")
+            {
+                mismatches.push(record.task_id.clone());
+            }
+        }
+        let column = |phase: Phase| median(records.iter().filter_map(|r| r.phase_seconds(phase)).collect());
+        summary.push(format!(
+            "{family}: {} tasks, median startup {} s, median image pull {} s",
+            records.len(),
+            seconds(column(Phase::Startup)),
+            seconds(column(Phase::ImagePull))
+        ));
+    }
+    println!("\n{}", summary.join("\n"));
+    if checked != truth.len() || !mismatches.is_empty() {
+        return Err(format!(
+            "{checked} of {} tasks found; durations differ from the generator's for {mismatches:?}",
+            truth.len()
+        )
+        .into());
+    }
+    println!("All {checked} records match the durations the generator sampled, to the millisecond.");
+    Ok(())
+}

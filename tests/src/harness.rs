@@ -1,0 +1,100 @@
+//! What the integration tests share: a fresh table per test on the local stack, the real handler
+//! writing to it with an in-memory metrics sink, and readers for fixtures and published samples.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use shared::metrics::validate_emf;
+use shared::store::TaskStore;
+use task_events::{Config, Handler, MemorySink};
+
+use crate::local::{Error, create_tasks_table, dynamodb_from_env, unique_name};
+
+pub struct TestStack {
+    pub handler: Arc<Handler<MemorySink>>,
+    pub store: TaskStore,
+}
+
+impl TestStack {
+    /// A new, empty table and a handler that writes to it.
+    pub async fn new() -> Result<TestStack, Error> {
+        let client = dynamodb_from_env().await?;
+        let table = unique_name("test-tasks");
+        create_tasks_table(&client, &table).await?;
+        let config = Config {
+            table_name: table.clone(),
+            metrics_namespace: "Test/TaskTiming".into(),
+            retention_days: 90,
+        };
+        let store = TaskStore::new(client, table);
+        Ok(TestStack {
+            handler: Arc::new(Handler::new(store.clone(), config, MemorySink::default())),
+            store,
+        })
+    }
+
+    /// Every EMF document emitted so far, each checked against the EMF rules.
+    pub fn documents(&self) -> Vec<Value> {
+        let documents = self.handler.sink().0.lock().map(|d| d.clone()).unwrap_or_default();
+        for document in &documents {
+            if let Err(violation) = validate_emf(document) {
+                panic!("{violation}: {document}");
+            }
+        }
+        documents
+    }
+
+    /// How many times each (taskArn, metric) was emitted, with the values.
+    pub fn emissions(&self) -> BTreeMap<(String, String), Vec<f64>> {
+        let mut emissions: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+        for document in self.documents() {
+            let task = document["taskArn"].as_str().unwrap_or_default().to_owned();
+            for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let name = metric["Name"].as_str().unwrap_or_default().to_owned();
+                let value = document[&name].as_f64().unwrap_or(f64::NAN);
+                emissions.entry((task.clone(), name)).or_default().push(value);
+            }
+        }
+        emissions
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = repo_root().join("fixtures/events").join(name);
+    let text = std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    serde_json::from_slice(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// The published samples in ../shared/ecs-events, by file name, when that folder exists.
+pub fn published_samples() -> Option<BTreeMap<String, Value>> {
+    let dir = repo_root().join("../shared/ecs-events");
+    let entries = std::fs::read_dir(&dir).ok()?;
+    let mut samples = BTreeMap::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".json") {
+            let text = std::fs::read(entry.path()).ok()?;
+            samples.insert(name, serde_json::from_slice(&text).ok()?);
+        }
+    }
+    Some(samples)
+}
+
+/// Gives the event's task a new id (same ARN format), so runs and tests never share a record.
+pub fn with_task_suffix(mut event: Value, suffix: &str) -> Value {
+    if let Some(arn) = event["detail"]["taskArn"].as_str() {
+        let renamed = format!("{arn}{suffix}");
+        event["detail"]["taskArn"] = Value::String(renamed);
+    }
+    event
+}

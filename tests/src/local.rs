@@ -1,0 +1,92 @@
+//! The local stack as tests and tools see it: clients built from the environment that `make local-up`
+//! prints, and the tasks table with the same keys and index as infra/.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use shared::store::{FAMILY_INDEX, PARTITION_KEY};
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// A DynamoDB client for AWS_ENDPOINT_URL; refuses to run against real AWS by accident.
+pub async fn dynamodb_from_env() -> Result<Client, Error> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .map_err(|_| "AWS_ENDPOINT_URL is not set: run through `make test`, or eval \"$(make -s local-up)\" first")?;
+    if !(endpoint.starts_with("http://127.")
+        || endpoint.starts_with("http://localhost")
+        || endpoint.starts_with("http://[::1]"))
+    {
+        return Err(format!(
+            "AWS_ENDPOINT_URL={endpoint} is not a loopback address; tests only run against the local stack"
+        )
+        .into());
+    }
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Ok(Client::new(&config))
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, Error> {
+    Ok(KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()?)
+}
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition, Error> {
+    Ok(AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()?)
+}
+
+/// Creates the tasks table (idempotent) and waits until it is ACTIVE.
+pub async fn create_tasks_table(client: &Client, name: &str) -> Result<(), Error> {
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(FAMILY_INDEX)
+        .key_schema(key("family", KeyType::Hash)?)
+        .key_schema(key("createdAt", KeyType::Range)?)
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()?;
+    let created = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(string_attribute(PARTITION_KEY)?)
+        .attribute_definitions(string_attribute("family")?)
+        .attribute_definitions(string_attribute("createdAt")?)
+        .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
+        .global_secondary_indexes(index)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
+        Err(err) => return Err(aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string().into()),
+    }
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expiresAt")
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// A table name no other test run uses.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{prefix}-{}-{:x}",
+        std::process::id(),
+        nanos ^ u128::from(fastrand::u64(..))
+    )
+}

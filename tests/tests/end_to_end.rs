@@ -1,0 +1,73 @@
+//! Through the Lambda runtime path: `cargo lambda invoke` against the function that `make test`
+//! serves with `cargo lambda watch`, then the record read back from DynamoDB.
+
+use std::process::Command;
+
+use serde_json::Value;
+use shared::store::{DEFAULT_TABLE_NAME, TaskStore};
+use task_timing_tests::harness::{fixture, with_task_suffix};
+use task_timing_tests::local::{dynamodb_from_env, unique_name};
+
+/// Invokes task-events with the event; Ok(answer) on success, Err(output) when the function failed.
+fn invoke(event: &Value) -> Result<Value, String> {
+    let port = std::env::var("LAMBDA_INVOKE_PORT").expect("LAMBDA_INVOKE_PORT is not set: run through `make test`");
+    let output = Command::new("cargo")
+        .args([
+            "lambda",
+            "invoke",
+            "task-events",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port,
+        ])
+        .args(["--data-ascii", &event.to_string()])
+        .output()
+        .expect("cargo lambda is installed by make (in .venv)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.success() {
+        serde_json::from_str(text.trim()).map_err(|e| format!("{e}: {text}"))
+    } else {
+        Err(text)
+    }
+}
+
+#[tokio::test]
+async fn invoke_through_the_lambda_runtime() {
+    let suffix = format!("-{}", unique_name("e2e").replace('-', ""));
+    let running = with_task_suffix(fixture("web-soci-running.json"), &suffix);
+    let stopped = with_task_suffix(fixture("web-soci-stopped.json"), &suffix);
+
+    let answers: Vec<Value> = [&stopped, &running, &stopped]
+        .iter()
+        .map(|event| invoke(event).unwrap())
+        .collect();
+    let outcomes: Vec<&str> = answers.iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["written", "stale", "duplicate"]);
+    assert_eq!(answers[0]["metricsEmitted"].as_array().unwrap().len(), 9);
+
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| DEFAULT_TABLE_NAME.to_owned());
+    let store = TaskStore::new(dynamodb_from_env().await.unwrap(), table);
+    let arn = stopped["detail"]["taskArn"].as_str().unwrap();
+    let (record, ledger) = store
+        .get(arn)
+        .await
+        .unwrap()
+        .expect("record written through the runtime");
+    // 09:15:10-09:14:52.117 and 10:03:02.25-09:14:52.117, by hand
+    assert_eq!(
+        (record.startup_seconds, record.lifetime_seconds, record.version),
+        (Some(17.883), Some(2890.133), 6)
+    );
+    assert_eq!(ledger.len(), 9);
+
+    let rejected = invoke(&fixture("invalid-version-as-string.json")).unwrap_err();
+    assert!(
+        rejected.contains("InvalidEvent") && rejected.contains("detail.version"),
+        "{rejected}"
+    );
+}

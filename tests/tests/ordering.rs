@@ -1,0 +1,195 @@
+//! At-least-once, out-of-order, concurrent delivery: whatever the order and however often events
+//! arrive, the record is the newest version's and every metric is emitted once per task.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use fastrand::Rng;
+use serde_json::Value;
+use shared::record::TaskRecord;
+use task_timing_tests::generator::{Lifecycle, Profile, TaskTruth, deliveries, lifecycle};
+use task_timing_tests::harness::{TestStack, with_task_suffix};
+
+const CREATED_AT: i64 = 1_795_000_000_000; // 2026-11-19T07:06:40Z
+
+/// Metric names a task's complete history supports, from the generator's truth.
+fn expected_metrics(truth: &TaskTruth) -> BTreeSet<String> {
+    let mut names = vec![
+        "ProvisioningTime",
+        "ImagePullTime",
+        "ShutdownTime",
+        "TaskLifetime",
+        "TasksStopped",
+    ];
+    if truth.failed_to_start {
+        names.push("TasksFailedToStart");
+    } else {
+        names.extend(["ContainerStartTime", "TaskStartupTime", "RunTime", "TasksStarted"]);
+    }
+    names.into_iter().map(String::from).collect()
+}
+
+/// The record's durations equal the generator's sampled milliseconds.
+fn assert_matches_truth(record: &TaskRecord, truth: &TaskTruth) {
+    let seconds = |millis: Option<i64>| millis.map(|m| m as f64 / 1000.0);
+    assert_eq!(record.version, truth.final_version, "{}", truth.task_arn);
+    assert_eq!(record.provisioning_seconds, seconds(Some(truth.provisioning)));
+    assert_eq!(record.image_pull_seconds, seconds(truth.image_pull));
+    assert_eq!(record.container_start_seconds, seconds(truth.container_start));
+    assert_eq!(record.startup_seconds, seconds(truth.startup()));
+    assert_eq!(record.run_seconds, seconds(truth.run));
+    assert_eq!(record.shutdown_seconds, seconds(truth.shutdown));
+    assert_eq!(record.lifetime_seconds, seconds(truth.lifetime()));
+    assert_eq!(record.failed_to_start, truth.failed_to_start);
+}
+
+fn permutations(items: &[Value]) -> Vec<Vec<Value>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut all = Vec::new();
+    for index in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(index);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first.clone());
+            all.push(tail);
+        }
+    }
+    all
+}
+
+fn rename(lifecycle: &Lifecycle, suffix: &str) -> (Vec<Value>, String) {
+    let events: Vec<Value> = lifecycle
+        .events
+        .iter()
+        .map(|e| with_task_suffix(e.clone(), suffix))
+        .collect();
+    let arn = format!("{}{suffix}", lifecycle.truth.task_arn);
+    (events, arn)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_permutation_with_duplicates_leaves_the_newest_record() {
+    let stack = TestStack::new().await.unwrap();
+    let task = lifecycle(
+        &mut Rng::with_seed(42),
+        &Profile::without_index("orders", 5),
+        CREATED_AT,
+    );
+    assert_eq!(
+        task.events.len(),
+        6,
+        "PROVISIONING, PENDING, RUNNING, DEACTIVATING, DEPROVISIONING, STOPPED"
+    );
+
+    // What the newest version alone produces, under its own task ARN.
+    let (reference_events, reference_arn) = rename(&task, "-reference");
+    stack.handler.handle(reference_events[5].clone()).await.unwrap();
+    let (reference, _) = stack.store.get(&reference_arn).await.unwrap().unwrap();
+    assert_matches_truth(&reference, &task.truth);
+
+    let orders = permutations(&task.events);
+    assert_eq!(orders.len(), 720);
+    let mut workers = tokio::task::JoinSet::new();
+    for (index, order) in orders.into_iter().enumerate() {
+        let handler = Arc::clone(&stack.handler);
+        workers.spawn(async move {
+            let suffix = format!("-p{index}");
+            // Each order delivered as is, then one event delivered again: 7 deliveries.
+            let mut stream: Vec<Value> = order.into_iter().map(|e| with_task_suffix(e, &suffix)).collect();
+            stream.push(stream[index % 6].clone());
+            let mut emitted = Vec::new();
+            for event in stream {
+                emitted.extend(handler.handle(event).await.unwrap().metrics_emitted);
+            }
+            (suffix, emitted)
+        });
+        if workers.len() >= 8 {
+            let (suffix, emitted) = workers.join_next().await.unwrap().unwrap();
+            check(&stack, &task, &reference, &suffix, emitted).await;
+        }
+    }
+    while let Some(result) = workers.join_next().await {
+        let (suffix, emitted) = result.unwrap();
+        check(&stack, &task, &reference, &suffix, emitted).await;
+    }
+    // Each metric of each of the 721 tasks appears in exactly one EMF document.
+    let emissions = stack.emissions();
+    assert_eq!(emissions.len(), 721 * expected_metrics(&task.truth).len());
+    assert!(emissions.values().all(|values| values.len() == 1));
+}
+
+async fn check(stack: &TestStack, task: &Lifecycle, reference: &TaskRecord, suffix: &str, emitted: Vec<String>) {
+    let arn = format!("{}{suffix}", task.truth.task_arn);
+    let (record, ledger) = stack.store.get(&arn).await.unwrap().unwrap();
+    let renamed = TaskRecord {
+        task_arn: reference.task_arn.clone(),
+        task_id: reference.task_id.clone(),
+        ..record
+    };
+    assert_eq!(&renamed, reference, "order {suffix}");
+    let emitted_once: BTreeSet<String> = emitted.iter().cloned().collect();
+    assert_eq!(
+        emitted_once.len(),
+        emitted.len(),
+        "order {suffix} emitted a metric twice: {emitted:?}"
+    );
+    assert_eq!(emitted_once, expected_metrics(&task.truth), "order {suffix}");
+    assert_eq!(ledger, emitted_once, "order {suffix}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicate_deliveries_count_once() {
+    let stack = TestStack::new().await.unwrap();
+    let mut rng = Rng::with_seed(7);
+    let mut profile = Profile::with_index("payments", 3);
+    (profile.failure_rate, profile.spot_interruption_rate) = (0.2, 0.2);
+    let tasks: Vec<Lifecycle> = (0..40)
+        .map(|i| lifecycle(&mut rng, &profile, CREATED_AT + i * 7_000))
+        .collect();
+    assert!(tasks.iter().any(|t| t.truth.failed_to_start) && tasks.iter().any(|t| t.truth.spot_interrupted));
+
+    // Every event 1 to 4 times, shuffled, all in flight at once.
+    let stream = deliveries(&mut rng, &tasks, 4, true);
+    let mut invocations = tokio::task::JoinSet::new();
+    for event in stream.clone() {
+        let handler = Arc::clone(&stack.handler);
+        invocations.spawn(async move { handler.handle(event).await });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(result) = invocations.join_next().await {
+        outcomes.push(result.unwrap().unwrap());
+    }
+    assert_eq!(outcomes.len(), stream.len());
+
+    let emissions = stack.emissions();
+    for task in &tasks {
+        let (record, _) = stack.store.get(&task.truth.task_arn).await.unwrap().unwrap();
+        assert_matches_truth(&record, &task.truth);
+        let emitted: BTreeSet<String> = emissions
+            .keys()
+            .filter(|(arn, _)| *arn == task.truth.task_arn)
+            .map(|(_, metric)| metric.clone())
+            .collect();
+        assert_eq!(emitted, expected_metrics(&task.truth), "{}", task.truth.task_arn);
+        let startup = emissions.get(&(task.truth.task_arn.clone(), "TaskStartupTime".into()));
+        assert_eq!(
+            startup.cloned(),
+            task.truth.startup().map(|ms| vec![ms as f64 / 1000.0])
+        );
+    }
+    assert!(
+        emissions.values().all(|values| values.len() == 1),
+        "a metric was emitted twice"
+    );
+    let written = outcomes
+        .iter()
+        .filter(|o| o.outcome == task_events::Outcome::Written)
+        .count();
+    let distinct_events: usize = tasks.iter().map(|t| t.events.len()).sum();
+    assert!(
+        written <= distinct_events,
+        "{written} writes for {distinct_events} distinct events"
+    );
+}

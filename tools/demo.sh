@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# make demo: a generated event stream through the real task-events function under `cargo lambda watch`,
+# then the per-task table read back from DynamoDB. Run by tools/stack.sh, which provides the environment.
+set -euo pipefail
+dir=.local/demo
+rm -rf "$dir"
+cargo build -q -p task-timing-tests --bin devtool
+devtool=target/debug/devtool
+"$devtool" demo-events "$dir"
+
+declare -A outcomes=()
+for event in "$dir"/events/*.json; do
+  answer=$(cargo lambda invoke task-events --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" \
+    --data-file "$event" 2>&1) || { echo "invocation failed for $event: $answer" >&2; exit 1; }
+  outcome=$(sed -n 's/.*"outcome":"\([a-z]*\)".*/\1/p' <<<"$answer")
+  outcomes[$outcome]=$((${outcomes[$outcome]:-0} + 1))
+done
+echo "task-events answered: ${outcomes[written]:-0} written, ${outcomes[duplicate]:-0} duplicate, ${outcomes[stale]:-0} stale."
+emf=$(grep -c '"_aws"' .local/watch.log || true)
+echo "EMF documents on the function's stdout: $emf (.local/watch.log)"
+echo
+"$devtool" report "$dir"

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The local stack on loopback: moto_server (DynamoDB), the tasks table, and `cargo lambda watch`
+# serving the functions. Python tools live in .venv (pinned in tools/requirements.txt).
+#
+#   tools/stack.sh up            start what is not running; print `export NAME=value` lines on stdout
+#   tools/stack.sh down          stop what `up` started
+#   tools/stack.sh run CMD...    up, run CMD with the stack's environment, then stop what this call started
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=$ROOT/.venv
+STATE=$ROOT/.local
+mkdir -p "$STATE"
+
+export LOCAL_AWS_PORT=${LOCAL_AWS_PORT:-5000}
+export LAMBDA_INVOKE_PORT=${LAMBDA_INVOKE_PORT:-9000}
+export AWS_ENDPOINT_URL=http://127.0.0.1:$LOCAL_AWS_PORT
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export TABLE_NAME=${TABLE_NAME:-ecs-task-timing-tasks}
+export METRICS_NAMESPACE=${METRICS_NAMESPACE:-ECS/TaskTiming}
+export PATH=$VENV/bin:$PATH
+
+log() { echo "stack: $*" >&2; }
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for_port() { # port, seconds, what, log file
+  local deadline=$((SECONDS + $2))
+  until listening "$1"; do
+    if ((SECONDS > deadline)); then
+      log "$3 did not listen on 127.0.0.1:$1 within $2 s; last lines of $4:"
+      tail -n 20 "$4" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+ensure_venv() {
+  if [[ ! -f $VENV/.installed || tools/requirements.txt -nt $VENV/.installed ]]; then
+    log "installing pinned Python tools into .venv (log: .local/pip.log)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --disable-pip-version-check -q -r tools/requirements.txt >"$STATE/pip.log" 2>&1 ||
+      { tail -n 20 "$STATE/pip.log" >&2; return 1; }
+    touch "$VENV/.installed"
+  fi
+}
+
+started=()
+
+start_moto() {
+  if listening "$LOCAL_AWS_PORT"; then
+    log "reusing the service already on 127.0.0.1:$LOCAL_AWS_PORT"
+    return
+  fi
+  setsid moto_server -H 127.0.0.1 -p "$LOCAL_AWS_PORT" >"$STATE/moto.log" 2>&1 &
+  echo $! >"$STATE/moto.pid"
+  started+=(moto)
+  wait_for_port "$LOCAL_AWS_PORT" 60 moto_server "$STATE/moto.log"
+}
+
+start_watch() {
+  if listening "$LAMBDA_INVOKE_PORT"; then
+    log "reusing the Lambda emulator already on 127.0.0.1:$LAMBDA_INVOKE_PORT"
+    return
+  fi
+  # Build first so the first invoke does not compile.
+  cargo build -q -p task-events >&2
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" --ignore-changes \
+    >"$STATE/watch.log" 2>&1 &
+  echo $! >"$STATE/watch.pid"
+  started+=(watch)
+  wait_for_port "$LAMBDA_INVOKE_PORT" 120 "cargo lambda watch" "$STATE/watch.log"
+}
+
+create_tables() {
+  cargo run -q -p task-timing-tests --bin devtool -- create-tables >&2
+}
+
+stop() { # name
+  local pidfile=$STATE/$1.pid
+  [[ -f $pidfile ]] || return 0
+  # setsid made each service a process group leader: stop the group (cargo lambda watch spawns the function).
+  kill -TERM -- "-$(cat "$pidfile")" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+up() {
+  ensure_venv
+  start_moto
+  create_tables
+  start_watch
+}
+
+print_exports() {
+  for name in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY TABLE_NAME \
+    METRICS_NAMESPACE LOCAL_AWS_PORT LAMBDA_INVOKE_PORT; do
+    echo "export $name=${!name}"
+  done
+  echo "export PATH=$VENV/bin:\$PATH"
+}
+
+case "${1:-}" in
+  up)
+    up
+    print_exports
+    ;;
+  down)
+    stop watch
+    stop moto
+    ;;
+  run)
+    shift
+    trap 'for s in "${started[@]}"; do stop "$s"; done' EXIT
+    up
+    "$@"
+    ;;
+  *)
+    echo "usage: tools/stack.sh up | down | run CMD..." >&2
+    exit 2
+    ;;
+esac
