@@ -11,7 +11,7 @@ demo:
 
 ## test: unit tests, then integration and end-to-end tests against the local stack.
 test:
-	$(STACK) run cargo test --workspace $(CARGO_TEST_FLAGS)
+	$(STACK) run tools/test.sh $(CARGO_TEST_FLAGS)
 
 ## unit-test: the pure core only; needs no services.
 unit-test:

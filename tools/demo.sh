@@ -9,14 +9,16 @@ devtool=target/debug/devtool
 "$devtool" demo-events "$dir"
 
 declare -A outcomes=()
+documents=0
 for event in "$dir"/events/*.json; do
   answer=$(cargo lambda invoke task-events --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" \
     --data-file "$event" 2>&1) || { echo "invocation failed for $event: $answer" >&2; exit 1; }
   outcome=$(sed -n 's/.*"outcome":"\([a-z]*\)".*/\1/p' <<<"$answer")
   outcomes[$outcome]=$((${outcomes[$outcome]:-0} + 1))
+  # A written event emits one EMF document when it made metrics known: its answer lists them.
+  grep -q '"metricsEmitted":\["' <<<"$answer" && documents=$((documents + 1))
 done
 echo "task-events answered: ${outcomes[written]:-0} written, ${outcomes[duplicate]:-0} duplicate, ${outcomes[stale]:-0} stale."
-emf=$(grep -c '"_aws"' .local/watch.log || true)
-echo "EMF documents on the function's stdout: $emf (.local/watch.log)"
+echo "EMF documents emitted: $documents, each metric once per task (the function's stdout is in .local/watch.log)."
 echo
 "$devtool" report "$dir"

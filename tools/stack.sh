@@ -65,9 +65,10 @@ start_watch() {
     log "reusing the Lambda emulator already on 127.0.0.1:$LAMBDA_INVOKE_PORT"
     return
   fi
-  # Build first so the first invoke does not compile.
+  # Build first so the first invoke does not compile. No --ignore-changes: an emulator reused by a later
+  # `make demo` or `make test` must serve the current code.
   cargo build -q -p task-events >&2
-  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" --ignore-changes \
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" \
     >"$STATE/watch.log" 2>&1 &
   echo $! >"$STATE/watch.pid"
   started+=(watch)

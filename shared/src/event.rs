@@ -128,32 +128,48 @@ pub enum EventError {
 
 /// Parses an EventBridge envelope holding an ECS Task State Change, naming the offending field on error.
 pub fn parse_event(json: &[u8]) -> Result<TaskStateChangeEvent, EventError> {
-    let value: serde_json::Value = serde_json::from_slice(json).map_err(|err| EventError::Field {
-        path: ".".into(),
-        message: err.to_string(),
-    })?;
-    parse_event_value(value)
+    // Fast path: one typed pass. Only a rejected event pays for locating the fault.
+    match serde_json::from_slice::<TaskStateChangeEvent>(json) {
+        Ok(event) => check_kind(&event.source, &event.detail_type).map(|()| event),
+        Err(_) => Err(explain_rejection(json)),
+    }
 }
 
-/// As [`parse_event`], from an already-decoded JSON value (the Lambda runtime hands us one).
-pub fn parse_event_value(json: serde_json::Value) -> Result<TaskStateChangeEvent, EventError> {
+/// Says why an event did not parse: another kind of event, or the path of the first bad field.
+fn explain_rejection(json: &[u8]) -> EventError {
+    #[derive(Deserialize)]
+    struct Kind {
+        source: Option<String>,
+        #[serde(rename = "detail-type")]
+        detail_type: Option<String>,
+    }
     // The kind first, so an event of another service is called that, not "missing field taskArn".
-    let text = |key: &str| json.get(key).and_then(serde_json::Value::as_str);
-    if let (Some(source), Some(detail_type)) = (text("source"), text("detail-type")) {
-        if source != EVENT_SOURCE || detail_type != DETAIL_TYPE {
-            return Err(EventError::WrongKind {
-                event_source: source.into(),
-                detail_type: detail_type.into(),
-            });
+    if let Ok(Kind {
+        source: Some(source),
+        detail_type: Some(detail_type),
+    }) = serde_json::from_slice(json)
+    {
+        if let Err(wrong_kind) = check_kind(&source, &detail_type) {
+            return wrong_kind;
         }
     }
-    serde_path_to_error::deserialize(json).map_err(|err| {
-        let path = err.path().to_string();
-        EventError::Field {
-            path,
-            message: err.inner().to_string(),
-        }
-    })
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let located = serde_path_to_error::deserialize::<_, TaskStateChangeEvent>(&mut deserializer)
+        .map_err(|err| (err.path().to_string(), err.inner().to_string()))
+        .and_then(|_| deserializer.end().map_err(|err| (".".to_owned(), err.to_string())));
+    let (path, message) = located.err().unwrap_or_else(|| (".".into(), "invalid JSON".into()));
+    EventError::Field { path, message }
+}
+
+fn check_kind(source: &str, detail_type: &str) -> Result<(), EventError> {
+    if source == EVENT_SOURCE && detail_type == DETAIL_TYPE {
+        Ok(())
+    } else {
+        Err(EventError::WrongKind {
+            event_source: source.into(),
+            detail_type: detail_type.into(),
+        })
+    }
 }
 
 #[cfg(test)]

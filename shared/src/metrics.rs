@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::Value;
 
 use crate::record::TaskRecord;
 use crate::timing::Phase;
@@ -50,62 +52,146 @@ pub fn due_keys(current: &BTreeSet<String>, already_emitted: &BTreeSet<String>) 
     current.difference(already_emitted).cloned().collect()
 }
 
+/// One EMF document: the due metrics of one record, its dimensions and Logs Insights properties.
+/// Serialized straight to the log line (no intermediate JSON tree: this runs for every event).
+pub struct EmfDocument<'a> {
+    namespace: &'a str,
+    record: &'a TaskRecord,
+    metrics: Vec<(&'static str, MetricValue)>,
+    timestamp_millis: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MetricValue {
+    Seconds(f64),
+    Count(u64),
+}
+
+impl MetricValue {
+    fn unit(self) -> &'static str {
+        match self {
+            MetricValue::Seconds(_) => "Seconds",
+            MetricValue::Count(_) => "Count",
+        }
+    }
+}
+
+impl Serialize for MetricValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            MetricValue::Seconds(seconds) => serializer.serialize_f64(seconds),
+            MetricValue::Count(count) => serializer.serialize_u64(count),
+        }
+    }
+}
+
 /// The EMF document for the due keys of one record, or None when nothing is due.
 /// `timestamp_millis` is when the state change happened (the event time), so a delayed or
 /// retried delivery still lands the datapoint at the right minute.
-pub fn emf_document(
-    namespace: &str,
-    record: &TaskRecord,
+pub fn emf_document<'a>(
+    namespace: &'a str,
+    record: &'a TaskRecord,
     due: &BTreeSet<String>,
     timestamp_millis: i64,
-) -> Option<Value> {
-    let mut root = Map::new();
-    let mut definitions = Vec::new();
+) -> Option<EmfDocument<'a>> {
+    let mut metrics = Vec::new();
     for phase in Phase::ALL {
         let name = phase.metric_name();
         if let (true, Some(seconds)) = (due.contains(name), record.phase_seconds(phase)) {
-            definitions.push(json!({"Name": name, "Unit": "Seconds"}));
-            root.insert(name.to_owned(), json!(seconds));
+            metrics.push((name, MetricValue::Seconds(seconds)));
         }
     }
     for name in [TASKS_STARTED, TASKS_STOPPED, TASKS_FAILED_TO_START] {
         if due.contains(name) {
-            definitions.push(json!({"Name": name, "Unit": "Count"}));
-            root.insert(name.to_owned(), json!(1));
+            metrics.push((name, MetricValue::Count(1)));
         }
     }
-    let anomalies = due.iter().filter(|key| key.starts_with(ANOMALY_KEY_PREFIX)).count();
+    let anomalies = due.iter().filter(|key| key.starts_with(ANOMALY_KEY_PREFIX)).count() as u64;
     if anomalies > 0 {
-        definitions.push(json!({"Name": TIMESTAMP_ANOMALIES, "Unit": "Count"}));
-        root.insert(TIMESTAMP_ANOMALIES.to_owned(), json!(anomalies));
+        metrics.push((TIMESTAMP_ANOMALIES, MetricValue::Count(anomalies)));
     }
-    if definitions.is_empty() {
-        return None;
+    (!metrics.is_empty()).then_some(EmfDocument {
+        namespace,
+        record,
+        metrics,
+        timestamp_millis,
+    })
+}
+
+impl EmfDocument<'_> {
+    /// The document as one log line.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
-    root.insert("ClusterName".into(), json!(record.cluster_name));
-    root.insert("TaskFamily".into(), json!(record.family));
-    root.insert("TaskRevision".into(), json!(record.revision.to_string()));
-    // Properties: searchable in Logs Insights, not dimensions (they would multiply metric cost).
-    root.insert("taskArn".into(), json!(record.task_arn));
-    root.insert("version".into(), json!(record.version));
-    for (key, value) in [
-        ("launchType", &record.launch_type),
-        ("availabilityZone", &record.availability_zone),
-        ("stopCode", &record.stop_code),
-    ] {
-        if let Some(value) = value {
-            root.insert(key.into(), json!(value));
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Metadata<'a> {
+    timestamp: i64,
+    cloud_watch_metrics: [Directive<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Directive<'a> {
+    namespace: &'a str,
+    dimensions: [&'static [&'static str]; 2],
+    metrics: Vec<Definition>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Definition {
+    name: &'static str,
+    unit: &'static str,
+}
+
+impl Serialize for EmfDocument<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let record = self.record;
+        let mut map = serializer.serialize_map(None)?;
+        let definitions = self
+            .metrics
+            .iter()
+            .map(|(name, value)| Definition {
+                name,
+                unit: value.unit(),
+            })
+            .collect();
+        let directive = Directive {
+            namespace: self.namespace,
+            dimensions: DIMENSION_SETS,
+            metrics: definitions,
+        };
+        map.serialize_entry(
+            "_aws",
+            &Metadata {
+                timestamp: self.timestamp_millis,
+                cloud_watch_metrics: [directive],
+            },
+        )?;
+        map.serialize_entry("ClusterName", &record.cluster_name)?;
+        map.serialize_entry("TaskFamily", &record.family)?;
+        map.serialize_entry("TaskRevision", &record.revision.to_string())?;
+        for (name, value) in &self.metrics {
+            map.serialize_entry(name, value)?;
         }
+        // Properties: searchable in Logs Insights, not dimensions (they would multiply metric cost).
+        map.serialize_entry("taskArn", &record.task_arn)?;
+        map.serialize_entry("version", &record.version)?;
+        for (key, value) in [
+            ("launchType", &record.launch_type),
+            ("availabilityZone", &record.availability_zone),
+            ("stopCode", &record.stop_code),
+        ] {
+            if let Some(value) = value {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.serialize_entry("imageDigests", &record.image_digests())?;
+        map.end()
     }
-    root.insert("imageDigests".into(), json!(record.image_digests()));
-    root.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_millis,
-            "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": DIMENSION_SETS, "Metrics": definitions}],
-        }),
-    );
-    Some(Value::Object(root))
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -228,9 +314,16 @@ mod tests {
     use super::*;
     use crate::event::parse_event;
 
+    use serde_json::json;
+
+    /// The document as CloudWatch will read it: the line parsed back.
+    fn document(namespace: &str, record: &TaskRecord, due: &BTreeSet<String>, timestamp: i64) -> Option<Value> {
+        emf_document(namespace, record, due, timestamp).map(|d| serde_json::from_str(&d.to_line()).unwrap())
+    }
+
     fn record(detail: Value) -> TaskRecord {
         let envelope = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": detail});
-        TaskRecord::from_event(&parse_event(envelope.to_string().as_bytes()).unwrap(), 90).unwrap()
+        TaskRecord::from_event(parse_event(envelope.to_string().as_bytes()).unwrap(), 90).unwrap()
     }
 
     fn stopped() -> TaskRecord {
@@ -271,13 +364,13 @@ mod tests {
         let due = due_keys(&keys, &earlier);
         assert_eq!(due.len(), keys.len() - 2);
         assert!(!due.contains("TaskStartupTime"));
-        assert!(emf_document(DEFAULT_NAMESPACE, &stopped(), &BTreeSet::new(), 0).is_none());
+        assert!(document(DEFAULT_NAMESPACE, &stopped(), &BTreeSet::new(), 0).is_none());
     }
 
     #[test]
     fn document_carries_values_dimensions_and_properties() {
         let record = stopped();
-        let document = emf_document("Custom/Timing", &record, &ledger_keys(&record), 1_704_067_830_000).unwrap();
+        let document = document("Custom/Timing", &record, &ledger_keys(&record), 1_704_067_830_000).unwrap();
         validate_emf(&document).unwrap();
         assert_eq!(document["TaskStartupTime"], json!(9.0));
         assert_eq!(document["ImagePullTime"], json!(5.5));
@@ -306,7 +399,7 @@ mod tests {
         failed.failed_to_start = true;
         failed.timestamp_anomalies.insert("shutdown".into(), -1.0);
         failed.timestamp_anomalies.insert("imagePull".into(), -0.5);
-        let document = emf_document(DEFAULT_NAMESPACE, &failed, &ledger_keys(&failed), 0).unwrap();
+        let document = document(DEFAULT_NAMESPACE, &failed, &ledger_keys(&failed), 0).unwrap();
         validate_emf(&document).unwrap();
         assert_eq!(document["TimestampAnomalies"], json!(2));
         assert_eq!(document["TasksFailedToStart"], json!(1));
@@ -316,7 +409,7 @@ mod tests {
     #[test]
     fn validator_rejects_broken_documents() {
         let record = stopped();
-        let good = emf_document(DEFAULT_NAMESPACE, &record, &ledger_keys(&record), 0).unwrap();
+        let good = document(DEFAULT_NAMESPACE, &record, &ledger_keys(&record), 0).unwrap();
         let broken: [(&str, fn(&mut Value)); 6] = [
             ("Namespace", |d| {
                 d["_aws"]["CloudWatchMetrics"][0]["Namespace"] = json!("")

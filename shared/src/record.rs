@@ -165,55 +165,67 @@ pub const RECORD_ATTRIBUTES: [&str; 44] = [
 const SECONDS_PER_DAY: i64 = 86_400;
 
 impl TaskRecord {
-    /// Builds the record an event describes. Fails, writing nothing, when an ARN is malformed.
-    pub fn from_event(event: &TaskStateChangeEvent, retention_days: u32) -> Result<TaskRecord, EventError> {
-        let task = &event.detail;
-        let task_arn = parse_task_arn(&task.task_arn)?;
-        let definition = parse_task_definition_arn(&task.task_definition_arn)?;
-        let cluster_name = match &task.cluster_arn {
-            Some(arn) => parse_cluster_arn(arn)?,
-            None => task_arn.cluster_name.unwrap_or(UNKNOWN_CLUSTER),
+    /// Builds the record an event describes, taking its strings rather than copying them.
+    /// Fails, writing nothing, when an ARN is malformed.
+    pub fn from_event(event: TaskStateChangeEvent, retention_days: u32) -> Result<TaskRecord, EventError> {
+        let timings = phase_timings(&event.detail);
+        let failed_to_start = failed_to_start(&event.detail);
+        let (task_id, family, revision, cluster_name) = {
+            let task = &event.detail;
+            let task_arn = parse_task_arn(&task.task_arn)?;
+            let definition = parse_task_definition_arn(&task.task_definition_arn)?;
+            let cluster_name = match &task.cluster_arn {
+                Some(arn) => parse_cluster_arn(arn)?,
+                None => task_arn.cluster_name.unwrap_or(UNKNOWN_CLUSTER),
+            };
+            (
+                task_arn.task_id.to_owned(),
+                definition.family.to_owned(),
+                definition.revision,
+                cluster_name.to_owned(),
+            )
         };
         let event_time = event.time.map(|time| Timestamp::from_millis(time.timestamp_millis()));
+        let task = event.detail;
         let expires_at = task
             .created_at
             .or(event_time)
             .map(|base| base.millis().div_euclid(1000) + i64::from(retention_days) * SECONDS_PER_DAY);
 
         let mut record = TaskRecord {
-            task_arn: task.task_arn.clone(),
-            task_id: task_arn.task_id.to_owned(),
+            task_arn: task.task_arn,
+            task_id,
             version: task.version,
-            task_definition_arn: task.task_definition_arn.clone(),
-            family: definition.family.to_owned(),
-            revision: definition.revision,
-            cluster_name: cluster_name.to_owned(),
-            cluster_arn: task.cluster_arn.clone(),
-            region: event.region.clone(),
-            account: event.account.clone(),
-            launch_type: task.launch_type.clone(),
-            capacity_provider_name: task.capacity_provider_name.clone(),
-            platform_version: task.platform_version.clone(),
-            platform_family: task.platform_family.clone(),
-            availability_zone: task.availability_zone.clone(),
-            group: task.group.clone(),
-            started_by: task.started_by.clone(),
-            cpu: task.cpu.clone(),
-            memory: task.memory.clone(),
-            last_status: task.last_status.clone(),
-            desired_status: task.desired_status.clone(),
-            stop_code: task.stop_code.clone(),
-            stopped_reason: task.stopped_reason.clone(),
-            connectivity: task.connectivity.clone(),
+            task_definition_arn: task.task_definition_arn,
+            family,
+            revision,
+            cluster_name,
+            cluster_arn: task.cluster_arn,
+            region: event.region,
+            account: event.account,
+            launch_type: task.launch_type,
+            capacity_provider_name: task.capacity_provider_name,
+            platform_version: task.platform_version,
+            platform_family: task.platform_family,
+            availability_zone: task.availability_zone,
+            group: task.group,
+            started_by: task.started_by,
+            cpu: task.cpu,
+            memory: task.memory,
+            last_status: task.last_status,
+            desired_status: task.desired_status,
+            stop_code: task.stop_code,
+            stopped_reason: task.stopped_reason,
+            connectivity: task.connectivity,
             containers: task
                 .containers
-                .iter()
+                .into_iter()
                 .map(|c| ContainerSummary {
-                    name: c.name.clone(),
-                    image: c.image.clone(),
-                    image_digest: c.image_digest.clone(),
+                    name: c.name,
+                    image: c.image,
+                    image_digest: c.image_digest,
                     exit_code: c.exit_code,
-                    reason: c.reason.clone(),
+                    reason: c.reason,
                 })
                 .collect(),
             created_at: task.created_at,
@@ -233,10 +245,10 @@ impl TaskRecord {
             shutdown_seconds: None,
             lifetime_seconds: None,
             timestamp_anomalies: BTreeMap::new(),
-            failed_to_start: failed_to_start(task),
+            failed_to_start,
             expires_at,
         };
-        for (phase, timing) in phase_timings(task) {
+        for (phase, timing) in timings {
             match timing {
                 PhaseTiming::Unknown => {}
                 PhaseTiming::Known(millis) => *record.phase_slot(phase) = Some(millis_to_seconds(millis)),
@@ -313,7 +325,7 @@ mod tests {
 
     #[test]
     fn identity_and_phases_from_a_running_event() {
-        let record = TaskRecord::from_event(&event(running_detail()), 90).unwrap();
+        let record = TaskRecord::from_event(event(running_detail()), 90).unwrap();
         assert_eq!((record.family.as_str(), record.revision), ("web-soci", 12));
         assert_eq!(
             (record.cluster_name.as_str(), record.task_id.as_str()),
@@ -336,7 +348,7 @@ mod tests {
         let mut detail = running_detail();
         detail["taskArn"] = json!("arn:aws:ecs:eu-west-1:111122223333:task/0123abcd");
         detail.as_object_mut().unwrap().remove("clusterArn");
-        let record = TaskRecord::from_event(&event(detail), 90).unwrap();
+        let record = TaskRecord::from_event(event(detail), 90).unwrap();
         assert_eq!(
             (record.cluster_name.as_str(), record.task_id.as_str()),
             (UNKNOWN_CLUSTER, "0123abcd")
@@ -347,13 +359,13 @@ mod tests {
     fn malformed_arn_is_a_specific_error() {
         let mut detail = running_detail();
         detail["taskDefinitionArn"] = json!("web-soci:12");
-        let err = TaskRecord::from_event(&event(detail), 90).unwrap_err().to_string();
+        let err = TaskRecord::from_event(event(detail), 90).unwrap_err().to_string();
         assert!(err.starts_with("invalid taskDefinitionArn \"web-soci:12\""), "{err}");
     }
 
     #[test]
     fn attribute_list_covers_every_field() {
-        let mut record = TaskRecord::from_event(&event(running_detail()), 90).unwrap();
+        let mut record = TaskRecord::from_event(event(running_detail()), 90).unwrap();
         let everything = Some(String::from("x"));
         (
             record.cluster_arn,

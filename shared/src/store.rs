@@ -1,6 +1,7 @@
 //! DynamoDB adapter for task records: one conditional UpdateItem per event, guarded by `version`.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -51,57 +52,78 @@ pub struct VersionedUpdate {
     pub values: HashMap<String, AttributeValue>,
 }
 
+fn placeholder(sigil: char, name: &str) -> String {
+    let mut text = String::with_capacity(name.len() + 1);
+    text.push(sigil);
+    text.push_str(name);
+    text
+}
+
+/// `#name -> name` for every record attribute and the condition's key: the same for every event,
+/// so it is built once and cloned (a clone copies the table without hashing again).
+static ATTRIBUTE_NAMES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
+    RECORD_ATTRIBUTES
+        .iter()
+        .map(|name| (placeholder('#', name), (*name).to_owned()))
+        .collect()
+});
+
 /// SET every attribute of the record, REMOVE those this version lacks, ADD the ledger keys,
-/// on condition that no record exists or the stored version is older.
+/// on condition that no record exists or the stored version is older. Placeholders are the
+/// attribute names themselves (`#createdAt`, `:createdAt`), so reserved words never matter.
 pub fn versioned_update(
     record: &TaskRecord,
     ledger: &BTreeSet<String>,
 ) -> Result<VersionedUpdate, serde_dynamo::Error> {
-    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
-    let key_value = item
-        .remove(PARTITION_KEY)
-        .unwrap_or_else(|| AttributeValue::S(record.task_arn.clone()));
-    let mut names = HashMap::new();
-    let mut values = HashMap::new();
-    let mut sets = Vec::new();
-    let mut removes = Vec::new();
-    for (index, name) in RECORD_ATTRIBUTES
-        .iter()
-        .enumerate()
-        .filter(|(_, name)| **name != PARTITION_KEY)
-    {
-        let placeholder = format!("#a{index}");
-        match item.remove(*name) {
-            Some(value) => {
-                sets.push(format!("{placeholder} = :a{index}"));
-                values.insert(format!(":a{index}"), value);
-            }
-            None => removes.push(placeholder.clone()),
+    // serde_dynamo's own Item, drained value by value into the request: converting the whole map
+    // first would build a second HashMap per event.
+    let mut item: serde_dynamo::Item = serde_dynamo::to_item(record)?;
+    let mut present = [false; RECORD_ATTRIBUTES.len()];
+    let mut values = HashMap::with_capacity(item.len() + 1);
+    let mut update_expression = String::with_capacity(1024);
+    for (name, value) in item.drain() {
+        let Some(index) = RECORD_ATTRIBUTES.iter().position(|known| *known == name) else {
+            debug_assert!(false, "{name} missing from RECORD_ATTRIBUTES");
+            continue;
+        };
+        present[index] = true;
+        if name == PARTITION_KEY {
+            continue;
         }
-        names.insert(placeholder, (*name).to_owned());
+        update_expression.push_str(if update_expression.is_empty() { "SET #" } else { ", #" });
+        update_expression.push_str(&name);
+        update_expression.push_str(" = :");
+        update_expression.push_str(&name);
+        values.insert(placeholder(':', &name), AttributeValue::from(value));
     }
-    debug_assert!(
-        item.is_empty(),
-        "attributes missing from RECORD_ATTRIBUTES: {:?}",
-        item.keys()
-    );
-    let mut update_expression = format!("SET {}", sets.join(", "));
-    if !removes.is_empty() {
-        update_expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    let mut absent = RECORD_ATTRIBUTES
+        .iter()
+        .zip(present)
+        .filter(|(_, present)| !present)
+        .map(|(name, _)| name);
+    if let Some(first) = absent.next() {
+        update_expression.push_str(" REMOVE #");
+        update_expression.push_str(first);
+        for name in absent {
+            update_expression.push_str(", #");
+            update_expression.push_str(name);
+        }
     }
+    let mut names = ATTRIBUTE_NAMES.clone();
     // DynamoDB rejects empty sets, so a version with nothing to emit leaves the ledger alone.
     if !ledger.is_empty() {
-        update_expression.push_str(" ADD #emitted :emitted");
-        names.insert("#emitted".into(), METRICS_EMITTED.into());
-        values.insert(":emitted".into(), AttributeValue::Ss(ledger.iter().cloned().collect()));
+        update_expression.push_str(" ADD #metricsEmitted :metricsEmitted");
+        names.insert("#metricsEmitted".into(), METRICS_EMITTED.into());
+        values.insert(
+            ":metricsEmitted".into(),
+            AttributeValue::Ss(ledger.iter().cloned().collect()),
+        );
     }
-    names.insert("#pk".into(), PARTITION_KEY.into());
-    names.insert("#version".into(), "version".into());
-    values.insert(":version".into(), AttributeValue::N(record.version.to_string()));
     Ok(VersionedUpdate {
-        key: HashMap::from([(PARTITION_KEY.to_owned(), key_value)]),
+        key: HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(record.task_arn.clone()))]),
         update_expression,
-        condition_expression: "attribute_not_exists(#pk) OR #version < :version".into(),
+        // `:version` is the SET value of `version`: the condition compares against the incoming version.
+        condition_expression: "attribute_not_exists(#taskArn) OR #version < :version".into(),
         names,
         values,
     })
@@ -250,7 +272,7 @@ mod tests {
 
     fn record(detail: serde_json::Value) -> TaskRecord {
         let envelope = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": detail});
-        TaskRecord::from_event(&parse_event(envelope.to_string().as_bytes()).unwrap(), 30).unwrap()
+        TaskRecord::from_event(parse_event(envelope.to_string().as_bytes()).unwrap(), 30).unwrap()
     }
 
     fn pending() -> TaskRecord {
@@ -276,9 +298,9 @@ mod tests {
         assert!(removed.contains(&"startedAt") && removed.contains(&"stopCode") && removed.contains(&"startupSeconds"));
         assert!(!set.contains(&"taskArn") && !removed.contains(&"taskArn"));
         assert_eq!(set.len() + removed.len(), RECORD_ATTRIBUTES.len() - 1);
-        assert_eq!(add_part, "#emitted :emitted");
+        assert_eq!(add_part, "#metricsEmitted :metricsEmitted");
         assert_eq!(
-            update.values[":emitted"],
+            update.values[":metricsEmitted"],
             AttributeValue::Ss(vec!["TasksStarted".into()])
         );
         assert_eq!(update.values[":version"], AttributeValue::N("7".into()));
@@ -288,7 +310,7 @@ mod tests {
         );
         assert_eq!(
             update.condition_expression,
-            "attribute_not_exists(#pk) OR #version < :version"
+            "attribute_not_exists(#taskArn) OR #version < :version"
         );
     }
 
@@ -296,7 +318,7 @@ mod tests {
     fn empty_ledger_adds_nothing() {
         let update = versioned_update(&pending(), &BTreeSet::new()).unwrap();
         assert!(!update.update_expression.contains("ADD"));
-        assert!(!update.values.contains_key(":emitted"));
+        assert!(!update.values.contains_key(":metricsEmitted"));
     }
 
     #[test]

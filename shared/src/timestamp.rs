@@ -40,11 +40,64 @@ impl Timestamp {
 /// (the DynamoDB index sorts createdAt as a string).
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match DateTime::from_timestamp_millis(self.millis) {
-            Some(time) => f.write_str(&time.to_rfc3339_opts(SecondsFormat::Millis, true)),
-            None => write!(f, "{}ms", self.millis),
+        match self.canonical() {
+            Some(bytes) => f.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?),
+            None => match DateTime::from_timestamp_millis(self.millis) {
+                Some(time) => f.write_str(&time.to_rfc3339_opts(SecondsFormat::Millis, true)),
+                None => write!(f, "{}ms", self.millis),
+            },
         }
     }
+}
+
+impl Timestamp {
+    /// The canonical form for years 0000 to 9999, written directly: every record write formats
+    /// up to nine timestamps, and chrono's general formatter costs several times more.
+    fn canonical(self) -> Option<[u8; 24]> {
+        const MILLIS_PER_DAY: i64 = 86_400_000;
+        let (days, millis_of_day) = (
+            self.millis.div_euclid(MILLIS_PER_DAY),
+            self.millis.rem_euclid(MILLIS_PER_DAY),
+        );
+        let (year, month, day) = civil_from_days(days);
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let (seconds, millis) = (millis_of_day / 1000, millis_of_day % 1000);
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: i64| {
+            for position in (at..at + width).rev() {
+                out[position] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, seconds / 3600);
+        put(14, 2, seconds / 60 % 60);
+        put(17, 2, seconds % 60);
+        put(20, 3, millis);
+        Some(out)
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,7 +125,10 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.canonical() {
+            Some(bytes) => serializer.serialize_str(std::str::from_utf8(&bytes).map_err(serde::ser::Error::custom)?),
+            None => serializer.collect_str(self),
+        }
     }
 }
 
@@ -120,6 +176,37 @@ mod tests {
             Timestamp::from_millis(BASE_MILLIS).to_string(),
             "2020-10-08T14:26:44.000Z"
         );
+    }
+
+    #[test]
+    fn canonical_form_agrees_with_chrono_everywhere() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        // Edges (epoch, leap days, century rules, year ends, the last representable millisecond), then random instants.
+        let mut samples = vec![
+            0,
+            -1,
+            951_782_400_000,
+            4_107_542_400_000,
+            1_709_164_800_000,
+            253_402_300_799_999,
+            -62_167_219_200_000,
+        ];
+        for _ in 0..20_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            samples.push((rng % 253_402_300_800_000) as i64 - 62_167_219_200_000);
+        }
+        for millis in samples {
+            let expected = DateTime::from_timestamp_millis(millis)
+                .unwrap()
+                .to_rfc3339_opts(SecondsFormat::Millis, true);
+            assert_eq!(Timestamp::from_millis(millis).to_string(), expected, "{millis}");
+            assert_eq!(
+                serde_json::to_value(Timestamp::from_millis(millis)).unwrap(),
+                serde_json::json!(expected)
+            );
+        }
     }
 
     #[test]

@@ -290,6 +290,19 @@ pub fn deliveries(rng: &mut Rng, lifecycles: &[Lifecycle], max_copies: usize, sh
     stream
 }
 
+/// Gives every event of the lifecycle, and its truth, a new task id.
+pub fn rename_task(task: &mut Lifecycle, new_id: &str) {
+    let Some((prefix, _)) = task.truth.task_arn.rsplit_once('/') else {
+        return;
+    };
+    let renamed = format!("{prefix}/{new_id}");
+    for event in &mut task.events {
+        event["detail"]["taskArn"] = json!(renamed);
+        event["resources"] = json!([renamed]);
+    }
+    task.truth.task_arn = renamed;
+}
+
 /// The demo's stream: tasks of both profiles spread over the hour before `now_millis`, delivered in
 /// time order except that every fourth task's RUNNING event arrives after its STOPPED event, and every
 /// fifth event arrives twice.
@@ -300,6 +313,7 @@ pub fn demo_stream(
     now_millis: i64,
 ) -> (Vec<Lifecycle>, Vec<Value>) {
     let mut rng = Rng::with_seed(seed);
+    let mut ids = Rng::with_seed(now_millis.unsigned_abs());
     let mut tasks = Vec::new();
     for profile in profiles {
         for _ in 0..tasks_per_profile {
@@ -311,7 +325,10 @@ pub fn demo_stream(
                 spot_interruption_rate: 0.08,
                 ..profile.clone()
             };
-            tasks.push(lifecycle(&mut rng, &profile, created));
+            let mut task = lifecycle(&mut rng, &profile, created);
+            // Durations follow the seed; ids follow the clock, so a second demo on a running stack adds new tasks.
+            rename_task(&mut task, &format!("{:016x}{:016x}", ids.u64(..), ids.u64(..)));
+            tasks.push(task);
         }
     }
     let event_time = |event: &Value| {

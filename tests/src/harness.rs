@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use shared::metrics::validate_emf;
 use shared::store::TaskStore;
-use task_events::{Config, Handler, MemorySink};
+use task_events::{Config, Handler, HandlerError, MemorySink, Response};
 
 use crate::local::{Error, create_tasks_table, dynamodb_from_env, unique_name};
 
@@ -35,13 +35,28 @@ impl TestStack {
         })
     }
 
-    /// Every EMF document emitted so far, each checked against the EMF rules.
+    /// Delivers one event to the handler, as the Lambda runtime would: its raw JSON.
+    pub async fn deliver(&self, event: &Value) -> Result<Response, HandlerError> {
+        deliver(&self.handler, event).await
+    }
+
+    /// Every EMF line emitted so far, parsed, each checked against the EMF rules.
     pub fn documents(&self) -> Vec<Value> {
-        let documents = self.handler.sink().0.lock().map(|d| d.clone()).unwrap_or_default();
-        for document in &documents {
-            if let Err(violation) = validate_emf(document) {
+        let lines = self
+            .handler
+            .sink()
+            .0
+            .lock()
+            .map(|lines| lines.clone())
+            .unwrap_or_default();
+        let mut documents = Vec::with_capacity(lines.len());
+        for line in lines {
+            assert!(!line.contains('\n'), "an EMF document must be one line: {line}");
+            let document: Value = serde_json::from_str(&line).unwrap_or_else(|err| panic!("{err}: {line}"));
+            if let Err(violation) = validate_emf(&document) {
                 panic!("{violation}: {document}");
             }
+            documents.push(document);
         }
         documents
     }
@@ -63,6 +78,11 @@ impl TestStack {
         }
         emissions
     }
+}
+
+/// Delivers one event to a handler as its raw JSON.
+pub async fn deliver(handler: &Handler<MemorySink>, event: &Value) -> Result<Response, HandlerError> {
+    handler.handle(event.to_string().as_bytes()).await
 }
 
 pub fn repo_root() -> PathBuf {

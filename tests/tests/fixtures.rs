@@ -30,7 +30,7 @@ async fn stored(stack: &TestStack, event: &Value) -> TaskRecord {
 async fn running_then_stopped_fargate_task() {
     let stack = TestStack::new().await.unwrap();
     let running = fixture("web-soci-running.json");
-    let response = stack.handler.handle(running.clone()).await.unwrap();
+    let response = stack.deliver(&running).await.unwrap();
     assert_eq!(response.outcome, Outcome::Written);
     let record = stored(&stack, &running).await;
     // 09:15:03.861-09:14:52.117, 09:15:06.04-09:15:03.861, 09:15:10-09:15:06.04, 09:15:10-09:14:52.117
@@ -44,7 +44,7 @@ async fn running_then_stopped_fargate_task() {
     );
 
     let stopped = fixture("web-soci-stopped.json");
-    stack.handler.handle(stopped.clone()).await.unwrap();
+    stack.deliver(&stopped).await.unwrap();
     let record = stored(&stack, &stopped).await;
     // run: 10:02:30.982-09:15:10 (executionStoppedAt); shutdown: 10:03:02.25-10:02:31.5; lifetime: 10:03:02.25-09:14:52.117
     assert_eq!(
@@ -64,7 +64,7 @@ async fn running_then_stopped_fargate_task() {
 
     // The RUNNING event again, late: stale, nothing changes, nothing is emitted.
     let before = stack.documents().len();
-    assert_eq!(stack.handler.handle(running).await.unwrap().outcome, Outcome::Stale);
+    assert_eq!(stack.deliver(&running).await.unwrap().outcome, Outcome::Stale);
     assert_eq!(stored(&stack, &stopped).await, record);
     assert_eq!(stack.documents().len(), before);
 
@@ -127,7 +127,7 @@ async fn failed_start_anomaly_ec2_and_spot_notice() {
     ];
     for (name, expected, metrics) in cases {
         let event = fixture(name);
-        let response = stack.handler.handle(event.clone()).await.unwrap();
+        let response = stack.deliver(&event).await.unwrap();
         assert_eq!(response.metrics_emitted, metrics.to_vec(), "{name}");
         assert_eq!(phases(&stored(&stack, &event).await), expected, "{name}");
     }
@@ -156,8 +156,7 @@ async fn failed_start_anomaly_ec2_and_spot_notice() {
 async fn rejected_events_write_nothing() {
     let stack = TestStack::new().await.unwrap();
     let invalid = stack
-        .handler
-        .handle(fixture("invalid-version-as-string.json"))
+        .deliver(&fixture("invalid-version-as-string.json"))
         .await
         .unwrap_err()
         .to_string();
@@ -166,8 +165,7 @@ async fn rejected_events_write_nothing() {
         "{invalid}"
     );
     let other = stack
-        .handler
-        .handle(fixture("not-an-ecs-event.json"))
+        .deliver(&fixture("not-an-ecs-event.json"))
         .await
         .unwrap_err()
         .to_string();
@@ -257,8 +255,7 @@ async fn published_samples_replay() {
             event = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": event});
         }
         stack
-            .handler
-            .handle(event.clone())
+            .deliver(&event)
             .await
             .unwrap_or_else(|err| panic!("{name}: {err}"));
         assert_eq!(phases(&stored(&stack, &event).await), phases_expected, "{name}");

@@ -8,7 +8,7 @@ use fastrand::Rng;
 use serde_json::Value;
 use shared::record::TaskRecord;
 use task_timing_tests::generator::{Lifecycle, Profile, TaskTruth, deliveries, lifecycle};
-use task_timing_tests::harness::{TestStack, with_task_suffix};
+use task_timing_tests::harness::{TestStack, deliver, with_task_suffix};
 
 const CREATED_AT: i64 = 1_795_000_000_000; // 2026-11-19T07:06:40Z
 
@@ -85,7 +85,7 @@ async fn every_permutation_with_duplicates_leaves_the_newest_record() {
 
     // What the newest version alone produces, under its own task ARN.
     let (reference_events, reference_arn) = rename(&task, "-reference");
-    stack.handler.handle(reference_events[5].clone()).await.unwrap();
+    stack.deliver(&reference_events[5]).await.unwrap();
     let (reference, _) = stack.store.get(&reference_arn).await.unwrap().unwrap();
     assert_matches_truth(&reference, &task.truth);
 
@@ -101,7 +101,7 @@ async fn every_permutation_with_duplicates_leaves_the_newest_record() {
             stream.push(stream[index % 6].clone());
             let mut emitted = Vec::new();
             for event in stream {
-                emitted.extend(handler.handle(event).await.unwrap().metrics_emitted);
+                emitted.extend(deliver(&handler, &event).await.unwrap().metrics_emitted);
             }
             (suffix, emitted)
         });
@@ -155,7 +155,7 @@ async fn concurrent_duplicate_deliveries_count_once() {
     let mut invocations = tokio::task::JoinSet::new();
     for event in stream.clone() {
         let handler = Arc::clone(&stack.handler);
-        invocations.spawn(async move { handler.handle(event).await });
+        invocations.spawn(async move { deliver(&handler, &event).await });
     }
     let mut outcomes = Vec::new();
     while let Some(result) = invocations.join_next().await {

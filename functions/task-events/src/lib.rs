@@ -6,8 +6,7 @@ use std::sync::Mutex;
 
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
-use serde_json::Value;
-use shared::event::{EventError, parse_event_value};
+use shared::event::{EventError, parse_event};
 use shared::metrics::{DEFAULT_NAMESPACE, due_keys, emf_document, ledger_keys};
 use shared::record::TaskRecord;
 use shared::store::{DEFAULT_TABLE_NAME, StoreError, TaskStore, WriteOutcome};
@@ -56,26 +55,27 @@ impl Config {
 
 /// Where EMF documents go: stdout in Lambda (CloudWatch Logs extracts the metrics), memory in tests.
 pub trait MetricsSink: Send + Sync {
-    fn emit(&self, document: &Value);
+    fn emit(&self, line: &str);
 }
 
 pub struct StdoutSink;
 
 impl MetricsSink for StdoutSink {
-    fn emit(&self, document: &Value) {
+    fn emit(&self, line: &str) {
         // One line per document: CloudWatch Logs reads EMF from single log events.
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{document}");
+        let _ = writeln!(stdout, "{line}");
     }
 }
 
+/// Keeps the lines, for tests and benchmarks.
 #[derive(Default)]
-pub struct MemorySink(pub Mutex<Vec<Value>>);
+pub struct MemorySink(pub Mutex<Vec<String>>);
 
 impl MetricsSink for MemorySink {
-    fn emit(&self, document: &Value) {
-        if let Ok(mut documents) = self.0.lock() {
-            documents.push(document.clone());
+    fn emit(&self, line: &str) {
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push(line.to_owned());
         }
     }
 }
@@ -109,6 +109,16 @@ pub enum Outcome {
     Stale,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Written => "written",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Stale => "stale",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Response {
@@ -134,11 +144,12 @@ impl<S: MetricsSink> Handler<S> {
         &self.sink
     }
 
-    pub async fn handle(&self, payload: Value) -> Result<Response, HandlerError> {
+    /// Handles one invocation's payload: the raw JSON of the EventBridge event.
+    pub async fn handle(&self, payload: &[u8]) -> Result<Response, HandlerError> {
         let result = self.process(payload).await;
         match &result {
             Ok(response) => tracing::info!(
-                outcome = ?response.outcome, task_arn = %response.task_arn, version = response.version,
+                outcome = response.outcome.as_str(), task_arn = %response.task_arn, version = response.version,
                 metrics = response.metrics_emitted.len(), "task state change processed"
             ),
             Err(HandlerError::InvalidEvent(err)) => {
@@ -151,9 +162,14 @@ impl<S: MetricsSink> Handler<S> {
         result
     }
 
-    async fn process(&self, payload: Value) -> Result<Response, HandlerError> {
-        let event = parse_event_value(payload)?;
-        let record = TaskRecord::from_event(&event, self.config.retention_days)?;
+    async fn process(&self, payload: &[u8]) -> Result<Response, HandlerError> {
+        let event = parse_event(payload)?;
+        // The metric timestamp is when the state changed (the event time), so a delayed or retried
+        // delivery still lands its datapoints on the right minute.
+        let timestamp = event
+            .time
+            .map_or_else(|| chrono::Utc::now().timestamp_millis(), |time| time.timestamp_millis());
+        let record = TaskRecord::from_event(event, self.config.retention_days)?;
         let ledger = ledger_keys(&record);
         let respond = |outcome, metrics_emitted| Response {
             outcome,
@@ -166,11 +182,8 @@ impl<S: MetricsSink> Handler<S> {
             WriteOutcome::Stale { .. } => Ok(respond(Outcome::Stale, Vec::new())),
             WriteOutcome::Written { previously_emitted, .. } => {
                 let due = due_keys(&ledger, &previously_emitted);
-                let timestamp = event
-                    .time
-                    .map_or_else(|| chrono::Utc::now().timestamp_millis(), |time| time.timestamp_millis());
                 if let Some(document) = emf_document(&self.config.metrics_namespace, &record, &due, timestamp) {
-                    self.sink.emit(&document);
+                    self.sink.emit(&document.to_line());
                 }
                 Ok(respond(Outcome::Written, due.into_iter().collect()))
             }

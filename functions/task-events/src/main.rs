@@ -1,7 +1,11 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use shared::store::TaskStore;
 use task_events::{Config, Handler, StdoutSink};
+
+// Same allocator as the benchmark that measures the per-event core (tests/benches/core.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -11,8 +15,9 @@ async fn main() -> Result<(), Error> {
     let store = TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
     let handler = Handler::new(store, config, StdoutSink);
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handler.handle(event.payload).await
+    // The payload stays raw JSON: the handler parses it once, straight into the typed event.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
+        handler.handle(event.payload.get().as_bytes()).await
     }))
     .await
 }

@@ -1,0 +1,77 @@
+//! Counts the DynamoDB requests task-events sends per event, by outcome, on the local stack
+//! (an SDK interceptor counts every attempt, retries included). Used by `make bench`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use fastrand::Rng;
+use shared::store::TaskStore;
+use task_events::{Config, Handler, MemorySink, Outcome};
+use task_timing_tests::generator::{Profile, deliveries, lifecycle};
+use task_timing_tests::local::{Error, create_tasks_table, dynamodb_from_env, unique_name};
+
+#[derive(Debug, Default, Clone)]
+struct RequestCounter(Arc<AtomicUsize>);
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+    fn modify_before_transmit(
+        &self,
+        _: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let plain = dynamodb_from_env().await?;
+    let table = unique_name("bench-roundtrips");
+    create_tasks_table(&plain, &table).await?;
+    let counter = RequestCounter::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(plain.config().to_builder().interceptor(counter.clone()).build());
+    let config = Config {
+        table_name: table.clone(),
+        metrics_namespace: "Bench".into(),
+        retention_days: 90,
+    };
+    let handler = Handler::new(TaskStore::new(client, table), config, MemorySink::default());
+
+    let mut rng = Rng::with_seed(5);
+    let tasks: Vec<_> = (0..50)
+        .map(|i| lifecycle(&mut rng, &Profile::with_index("bench", 1), 1_795_000_000_000 + i * 1000))
+        .collect();
+    let stream = deliveries(&mut rng, &tasks, 3, true);
+    let mut by_outcome = [
+        (Outcome::Written, 0usize, 0usize),
+        (Outcome::Duplicate, 0, 0),
+        (Outcome::Stale, 0, 0),
+    ];
+    for event in stream {
+        let before = counter.0.load(Ordering::Relaxed);
+        let response = handler.handle(event.to_string().as_bytes()).await?;
+        let calls = counter.0.load(Ordering::Relaxed) - before;
+        if let Some(entry) = by_outcome
+            .iter_mut()
+            .find(|(outcome, _, _)| *outcome == response.outcome)
+        {
+            entry.1 += 1;
+            entry.2 += calls;
+        }
+    }
+    println!("| outcome | events | DynamoDB requests | requests per event |");
+    println!("|---|---:|---:|---:|");
+    for (outcome, events, calls) in by_outcome {
+        let per_event = if events == 0 { 0.0 } else { calls as f64 / events as f64 };
+        println!("| {outcome:?} | {events} | {calls} | {per_event:.2} |");
+    }
+    Ok(())
+}

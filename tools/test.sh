@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# make test: template checks, then every Rust test (unit, integration against moto, end to end
+# through cargo lambda). Run by tools/stack.sh, which provides the environment.
+set -euo pipefail
+cfn-lint infra/template.yaml
+python tools/check_template.py
+cargo test --workspace "$@"
