@@ -148,10 +148,9 @@ fn explain_rejection(json: &[u8]) -> EventError {
         source: Some(source),
         detail_type: Some(detail_type),
     }) = serde_json::from_slice(json)
+        && let Err(wrong_kind) = check_kind(&source, &detail_type)
     {
-        if let Err(wrong_kind) = check_kind(&source, &detail_type) {
-            return wrong_kind;
-        }
+        return wrong_kind;
     }
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let located = serde_path_to_error::deserialize::<_, TaskStateChangeEvent>(&mut deserializer)

@@ -239,10 +239,7 @@ pub fn validate_emf(document: &Value) -> Result<(), EmfViolation> {
         .get("_aws")
         .and_then(Value::as_object)
         .ok_or_else(|| EmfViolation("_aws object missing".into()))?;
-    if !metadata
-        .get("Timestamp")
-        .is_some_and(|t| t.as_i64().is_some_and(|t| t >= 0))
-    {
+    if metadata.get("Timestamp").and_then(Value::as_i64).is_none_or(|t| t < 0) {
         return fail("_aws.Timestamp must be a non-negative integer of epoch milliseconds".into());
     }
     let directives = metadata
@@ -289,10 +286,10 @@ pub fn validate_emf(document: &Value) -> Result<(), EmfViolation> {
                 .and_then(Value::as_str)
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| EmfViolation("every metric needs a Name".into()))?;
-            if let Some(unit) = metric.get("Unit") {
-                if !unit.as_str().is_some_and(|u| EMF_UNITS.contains(&u)) {
-                    return fail(format!("metric {name} has unit {unit}, not a CloudWatch unit"));
-                }
+            if let Some(unit) = metric.get("Unit")
+                && !unit.as_str().is_some_and(|u| EMF_UNITS.contains(&u))
+            {
+                return fail(format!("metric {name} has unit {unit}, not a CloudWatch unit"));
             }
             let value_ok = match root.get(name) {
                 Some(Value::Number(_)) => true,
@@ -410,7 +407,8 @@ mod tests {
     fn validator_rejects_broken_documents() {
         let record = stopped();
         let good = document(DEFAULT_NAMESPACE, &record, &ledger_keys(&record), 0).unwrap();
-        let broken: [(&str, fn(&mut Value)); 6] = [
+        type Breakage = fn(&mut Value);
+        let broken: [(&str, Breakage); 6] = [
             ("Namespace", |d| {
                 d["_aws"]["CloudWatchMetrics"][0]["Namespace"] = json!("")
             }),
