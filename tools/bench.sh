@@ -5,6 +5,7 @@ set -euo pipefail
 out=docs/benchmarks.md
 mkdir -p docs .local
 
+rm -rf target/criterion
 cargo bench -p task-timing-tests --bench core -- --noplot 2>&1 | tee .local/bench-core.log
 cargo build -q --release -p task-events
 cargo run -q --release -p task-timing-tests --bin roundtrips >.local/bench-roundtrips.md
@@ -25,12 +26,11 @@ fi
   echo
   echo "## CPU time per event of the pure core (target: at most 20 µs)"
   echo
-  echo "\`cargo bench -p task-timing-tests --bench core\`: a STOPPED Fargate event (the largest of a lifecycle),"
-  echo "from JSON bytes to the DynamoDB UpdateItem parts and the EMF log line. Criterion's estimate [low mean high]:"
+  echo "\`cargo bench -p task-timing-tests --bench core\`: a STOPPED Fargate event of $(grep -o 'event size: [0-9]* bytes' .local/bench-core.log | head -1 | cut -d' ' -f3) bytes (the largest of a lifecycle,"
+  echo "the one that makes every phase known), from JSON bytes to the DynamoDB UpdateItem parts and the EMF"
+  echo "log line, with the functions' allocator (mimalloc). The stages are measured alone; the first row is all of them."
   echo
-  echo '```'
-  grep -A1 -E "^(pure core|parse only|write request only)" .local/bench-core.log | grep -E "^(pure|parse|write)|time:" || true
-  echo '```'
+  python3 tools/criterion_table.py target/criterion
   echo
   echo "## DynamoDB requests per event (target: 1 for a new or newer version, 1 for a duplicate)"
   echo
