@@ -5,6 +5,7 @@ pub mod arn;
 pub mod event;
 pub mod metrics;
 pub mod record;
+pub mod stats;
 pub mod store;
 pub mod timestamp;
 pub mod timing;
