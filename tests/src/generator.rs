@@ -79,18 +79,14 @@ impl TaskTruth {
 
     pub fn lifetime(&self) -> Option<i64> {
         match (self.failed_to_start, self.startup(), self.run, self.shutdown) {
-            (false, Some(startup), Some(run), Some(shutdown)) => Some(startup + run + self.stop_gap() + shutdown),
+            (false, Some(startup), Some(run), Some(shutdown)) => Some(startup + run + STOP_GAP_MILLIS + shutdown),
             (true, _, _, Some(shutdown)) => Some(self.provisioning + self.image_pull.unwrap_or(0) + shutdown),
             _ => None,
         }
     }
-
-    /// executionStoppedAt precedes stoppingAt by this much in generated tasks (containers exit, then ECS stops).
-    pub fn stop_gap(&self) -> i64 {
-        STOP_GAP_MILLIS
-    }
 }
 
+/// executionStoppedAt precedes stoppingAt by this much in generated tasks (containers exit, then ECS stops).
 const STOP_GAP_MILLIS: i64 = 450;
 
 /// One task's events in version order, and its truth.
