@@ -54,7 +54,8 @@ start_moto() {
     log "reusing the service already on 127.0.0.1:$LOCAL_AWS_PORT"
     return
   fi
-  setsid moto_server -H 127.0.0.1 -p "$LOCAL_AWS_PORT" >"$STATE/moto.log" 2>&1 &
+  # moto applying one request at a time: DynamoDB's conditional writes are atomic, threaded moto's are not.
+  setsid python tools/moto_server.py 127.0.0.1 "$LOCAL_AWS_PORT" >"$STATE/moto.log" 2>&1 &
   echo $! >"$STATE/moto.pid"
   started+=(moto)
   wait_for_port "$LOCAL_AWS_PORT" 60 moto_server "$STATE/moto.log"
