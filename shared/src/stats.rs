@@ -60,10 +60,6 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[below] + (h - below as f64) * (sorted[above] - sorted[below])
 }
 
-fn median_of_sorted(sorted: &[f64]) -> f64 {
-    percentile(sorted, 0.5)
-}
-
 /// How the p-value was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -195,7 +191,7 @@ pub fn bootstrap_median_difference(
         buffer.clear();
         buffer.extend((0..values.len()).map(|_| values[rng.usize(..values.len())]));
         buffer.sort_by(f64::total_cmp);
-        median_of_sorted(buffer)
+        percentile(buffer, 0.5)
     };
     let (mut a, mut b) = (Vec::with_capacity(baseline.len()), Vec::with_capacity(candidate.len()));
     let mut differences: Vec<f64> = (0..resamples)

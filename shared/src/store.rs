@@ -20,10 +20,7 @@ pub const DEFAULT_TABLE_NAME: &str = "ecs-task-timing-tasks";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// This version is newer than the stored one (or the first): the record now reflects it.
-    Written {
-        previous_version: Option<u64>,
-        previously_emitted: BTreeSet<String>,
-    },
+    Written { previously_emitted: BTreeSet<String> },
     /// The stored record already has this version.
     Duplicate,
     /// The stored record has a newer version; this event changed nothing.
@@ -81,12 +78,15 @@ pub fn versioned_update(
     let mut present = [false; RECORD_ATTRIBUTES.len()];
     let mut values = HashMap::with_capacity(item.len() + 1);
     let mut update_expression = String::with_capacity(1024);
+    let mut names = ATTRIBUTE_NAMES.clone();
     for (name, value) in item.drain() {
-        let Some(index) = RECORD_ATTRIBUTES.iter().position(|known| *known == name) else {
-            debug_assert!(false, "{name} missing from RECORD_ATTRIBUTES");
-            continue;
-        };
-        present[index] = true;
+        match RECORD_ATTRIBUTES.iter().position(|known| *known == name) {
+            Some(index) => present[index] = true,
+            // A field missing from RECORD_ATTRIBUTES (a unit test guards the list) is still written.
+            None => {
+                names.insert(placeholder('#', &name), name.clone());
+            }
+        }
         if name == PARTITION_KEY {
             continue;
         }
@@ -109,7 +109,6 @@ pub fn versioned_update(
             update_expression.push_str(name);
         }
     }
-    let mut names = ATTRIBUTE_NAMES.clone();
     // DynamoDB rejects empty sets, so a version with nothing to emit leaves the ledger alone.
     if !ledger.is_empty() {
         update_expression.push_str(" ADD #metricsEmitted :metricsEmitted");
@@ -162,10 +161,6 @@ impl TaskStore {
         }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     fn error<E: std::error::Error + 'static, R: std::fmt::Debug>(
         &self,
         operation: &'static str,
@@ -200,7 +195,6 @@ impl TaskStore {
             Ok(output) => {
                 let old = output.attributes.unwrap_or_default();
                 Ok(WriteOutcome::Written {
-                    previous_version: number_attribute(&old, "version"),
                     previously_emitted: string_set(&old, METRICS_EMITTED),
                 })
             }

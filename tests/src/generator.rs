@@ -59,8 +59,6 @@ impl Profile {
 pub struct TaskTruth {
     pub task_arn: String,
     pub family: String,
-    pub revision: u32,
-    pub created_at_millis: i64,
     pub provisioning: i64,
     pub image_pull: Option<i64>,
     pub container_start: Option<i64>,
@@ -258,8 +256,6 @@ pub fn lifecycle(rng: &mut Rng, profile: &Profile, created_at_millis: i64) -> Li
     let truth = TaskTruth {
         task_arn: task_arn.clone(),
         family: profile.family.clone(),
-        revision: profile.revision,
-        created_at_millis: created,
         provisioning,
         image_pull: truth_image_pull,
         container_start: truth_container_start,

@@ -180,7 +180,7 @@ impl<S: MetricsSink> Handler<S> {
         match self.store.write(&record, &ledger).await? {
             WriteOutcome::Duplicate => Ok(respond(Outcome::Duplicate, Vec::new())),
             WriteOutcome::Stale { .. } => Ok(respond(Outcome::Stale, Vec::new())),
-            WriteOutcome::Written { previously_emitted, .. } => {
+            WriteOutcome::Written { previously_emitted } => {
                 let due = due_keys(&ledger, &previously_emitted);
                 if let Some(document) = emf_document(&self.config.metrics_namespace, &record, &due, timestamp) {
                     self.sink.emit(&document.to_line());

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
+use shared::stats::describe;
 use shared::store::{DEFAULT_TABLE_NAME, TaskStore};
 use shared::timing::Phase;
 use task_timing_tests::generator::{Profile, demo_stream};
@@ -71,16 +72,6 @@ fn write_demo_events(dir: &str, seed: u64) -> Result<(), Error> {
 
 fn seconds(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"))
-}
-
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
-    }
 }
 
 /// The generator's milliseconds as the seconds the record must hold.
@@ -148,7 +139,10 @@ async fn report(dir: &str) -> Result<(), Error> {
                 mismatches.push(record.task_id.clone());
             }
         }
-        let column = |phase: Phase| median(records.iter().filter_map(|r| r.phase_seconds(phase)).collect());
+        let column = |phase: Phase| {
+            let values: Vec<f64> = records.iter().filter_map(|r| r.phase_seconds(phase)).collect();
+            describe(&values).map(|d| d.p50)
+        };
         summary.push(format!(
             "{family}: {} tasks, median startup {} s, median image pull {} s",
             records.len(),
