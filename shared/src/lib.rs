@@ -4,6 +4,7 @@
 pub mod arn;
 pub mod event;
 pub mod metrics;
+pub mod query;
 pub mod record;
 pub mod stats;
 pub mod store;

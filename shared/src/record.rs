@@ -162,6 +162,82 @@ pub const RECORD_ATTRIBUTES: [&str; 44] = [
     "expiresAt",
 ];
 
+/// The attributes a summary reads from each record: a projection of [`TaskRecord`] with the same
+/// names (a unit test keeps the two in step), so a query transfers and decodes only what it uses.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimingRow {
+    pub family: String,
+    pub revision: u32,
+    pub cluster_name: String,
+    pub launch_type: Option<String>,
+    pub availability_zone: Option<String>,
+    #[serde(default)]
+    pub containers: Vec<ContainerSummary>,
+    pub started_at: Option<Timestamp>,
+    pub stopped_at: Option<Timestamp>,
+    pub provisioning_seconds: Option<f64>,
+    pub image_pull_seconds: Option<f64>,
+    pub container_start_seconds: Option<f64>,
+    pub startup_seconds: Option<f64>,
+    pub run_seconds: Option<f64>,
+    pub shutdown_seconds: Option<f64>,
+    pub lifetime_seconds: Option<f64>,
+    #[serde(default)]
+    pub timestamp_anomalies: BTreeMap<String, f64>,
+    pub failed_to_start: bool,
+}
+
+/// The attribute names of [`TimingRow`], for the query's ProjectionExpression.
+pub const TIMING_ROW_ATTRIBUTES: [&str; 17] = [
+    "family",
+    "revision",
+    "clusterName",
+    "launchType",
+    "availabilityZone",
+    "containers",
+    "startedAt",
+    "stoppedAt",
+    "provisioningSeconds",
+    "imagePullSeconds",
+    "containerStartSeconds",
+    "startupSeconds",
+    "runSeconds",
+    "shutdownSeconds",
+    "lifetimeSeconds",
+    "timestampAnomalies",
+    "failedToStart",
+];
+
+impl TimingRow {
+    /// The phase's duration in seconds, when it is known and not an anomaly.
+    pub fn phase_seconds(&self, phase: Phase) -> Option<f64> {
+        match phase {
+            Phase::Provisioning => self.provisioning_seconds,
+            Phase::ImagePull => self.image_pull_seconds,
+            Phase::ContainerStart => self.container_start_seconds,
+            Phase::Startup => self.startup_seconds,
+            Phase::Run => self.run_seconds,
+            Phase::Shutdown => self.shutdown_seconds,
+            Phase::Lifetime => self.lifetime_seconds,
+        }
+    }
+
+    /// The distinct image digests of the task's containers, sorted and joined with `+`; `-` when none is known yet.
+    pub fn image_digest_key(&self) -> String {
+        let digests: std::collections::BTreeSet<&str> = self
+            .containers
+            .iter()
+            .filter_map(|c| c.image_digest.as_deref())
+            .collect();
+        if digests.is_empty() {
+            "-".to_owned()
+        } else {
+            digests.into_iter().collect::<Vec<_>>().join("+")
+        }
+    }
+}
+
 const SECONDS_PER_DAY: i64 = 86_400;
 
 impl TaskRecord {
@@ -399,5 +475,26 @@ mod tests {
                 "{key} missing from RECORD_ATTRIBUTES"
             );
         }
+    }
+
+    #[test]
+    fn timing_row_is_a_projection_of_the_record() {
+        let record = TaskRecord::from_event(event(running_detail()), 90).unwrap();
+        for name in TIMING_ROW_ATTRIBUTES {
+            assert!(RECORD_ATTRIBUTES.contains(&name), "{name} is not a record attribute");
+        }
+        let mut item: std::collections::HashMap<String, serde_json::Value> =
+            serde_json::from_value(serde_json::to_value(&record).unwrap()).unwrap();
+        item.retain(|name, _| TIMING_ROW_ATTRIBUTES.contains(&name.as_str()));
+        let row: TimingRow = serde_json::from_value(serde_json::to_value(&item).unwrap()).unwrap();
+        for phase in Phase::ALL {
+            assert_eq!(row.phase_seconds(phase), record.phase_seconds(phase), "{phase:?}");
+        }
+        assert_eq!(
+            (row.family.as_str(), row.revision, row.failed_to_start),
+            ("web-soci", 12, false)
+        );
+        assert_eq!(row.timestamp_anomalies, record.timestamp_anomalies);
+        assert_eq!(row.image_digest_key(), "sha256:aa");
     }
 }

@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use crate::record::{RECORD_ATTRIBUTES, TaskRecord};
+use crate::query::{PageKey, RecordQuery, timing_row_projection};
+use crate::record::{RECORD_ATTRIBUTES, TaskRecord, TimingRow};
 
 pub const PARTITION_KEY: &str = "taskArn";
 pub const FAMILY_INDEX: &str = "family-createdAt-index";
@@ -37,6 +38,36 @@ pub enum StoreError {
     },
     #[error("task record could not be converted to or from a DynamoDB item: {0}")]
     Item(#[from] serde_dynamo::Error),
+    #[error(
+        "the request would read more than {limit} records of family {family:?} (the MAX_ROWS limit); \
+         narrow the window or the filters"
+    )]
+    RowLimit { limit: u64, family: String },
+}
+
+/// How much a read cost: items DynamoDB evaluated (the filters run after the read, so these are the
+/// ones paid for), items that matched, and Query calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadCount {
+    pub items_read: u64,
+    pub items_matched: u64,
+    pub calls: u64,
+}
+
+impl ReadCount {
+    pub fn add(&mut self, other: ReadCount) {
+        self.items_read += other.items_read;
+        self.items_matched += other.items_matched;
+        self.calls += other.calls;
+    }
+}
+
+/// One page of records, newest first, and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskPage {
+    pub records: Vec<TaskRecord>,
+    pub next: Option<PageKey>,
+    pub read: ReadCount,
 }
 
 /// The parts of the UpdateItem request, built without I/O so they can be tested.
@@ -228,6 +259,129 @@ impl TaskStore {
                 let emitted = string_set(&item, METRICS_EMITTED);
                 item.remove(METRICS_EMITTED);
                 Ok(Some((serde_dynamo::from_item(item)?, emitted)))
+            }
+        }
+    }
+
+    fn index_query(&self, query: &RecordQuery) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let parameters = query.parameters();
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(FAMILY_INDEX)
+            .key_condition_expression(parameters.key_condition)
+            .set_filter_expression(parameters.filter)
+            .set_expression_attribute_names(Some(parameters.names))
+            .set_expression_attribute_values(Some(parameters.values))
+    }
+
+    /// Calls `each` with every record the query selects, oldest first, following every page. Refuses,
+    /// with [`StoreError::RowLimit`], to read more than `max_rows` items. `page_size` caps the items one
+    /// Query call evaluates (None: DynamoDB's 1 MB pages).
+    pub async fn for_each_timing_row(
+        &self,
+        query: &RecordQuery,
+        page_size: Option<i32>,
+        max_rows: u64,
+        mut each: impl FnMut(TimingRow),
+    ) -> Result<ReadCount, StoreError> {
+        let mut request = self.index_query(query);
+        let mut names = request.get_expression_attribute_names().clone().unwrap_or_default();
+        let projection = timing_row_projection(&mut names);
+        request = request
+            .projection_expression(projection)
+            .set_expression_attribute_names(Some(names))
+            .set_limit(page_size);
+        let mut read = ReadCount::default();
+        let mut start = None;
+        loop {
+            let output = request
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|err| self.error("Query", err))?;
+            read.calls += 1;
+            read.items_read += u64::try_from(output.scanned_count).unwrap_or(0);
+            if read.items_read > max_rows {
+                return Err(StoreError::RowLimit {
+                    limit: max_rows,
+                    family: query.family.clone(),
+                });
+            }
+            for item in output.items.unwrap_or_default() {
+                read.items_matched += 1;
+                each(serde_dynamo::from_item(item)?);
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(read),
+            }
+        }
+    }
+
+    /// Up to `limit` records, newest first, starting after `start`. Each call asks for one item more
+    /// than it still needs, so a page that ends the data says so (no token) instead of leaving an
+    /// empty last page; a page cut short resumes after its last record.
+    pub async fn newest_first(
+        &self,
+        query: &RecordQuery,
+        limit: usize,
+        start: Option<&PageKey>,
+        max_rows: u64,
+    ) -> Result<TaskPage, StoreError> {
+        let request = self.index_query(query).scan_index_forward(false);
+        let mut read = ReadCount::default();
+        let mut records = Vec::with_capacity(limit.min(1024));
+        let mut start_key = start.map(PageKey::to_item);
+        loop {
+            let wanted = i32::try_from(limit - records.len() + 1).unwrap_or(i32::MAX);
+            let output = request
+                .clone()
+                .limit(wanted)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|err| self.error("Query", err))?;
+            read.calls += 1;
+            read.items_read += u64::try_from(output.scanned_count).unwrap_or(0);
+            if read.items_read > max_rows {
+                return Err(StoreError::RowLimit {
+                    limit: max_rows,
+                    family: query.family.clone(),
+                });
+            }
+            for mut item in output.items.unwrap_or_default() {
+                item.remove(METRICS_EMITTED);
+                records.push(serde_dynamo::from_item::<_, TaskRecord>(item)?);
+            }
+            read.items_matched = records.len() as u64;
+            let more = output.last_evaluated_key.filter(|key| !key.is_empty());
+            if records.len() > limit {
+                records.truncate(limit);
+                let next = records.last().and_then(|last| {
+                    Some(PageKey {
+                        task_arn: last.task_arn.clone(),
+                        family: last.family.clone(),
+                        created_at: last.created_at?.to_string(),
+                    })
+                });
+                read.items_matched = records.len() as u64;
+                return Ok(TaskPage { records, next, read });
+            }
+            match more {
+                Some(key) if records.len() < limit => start_key = Some(key),
+                Some(key) => {
+                    let next = PageKey::from_item(&key);
+                    return Ok(TaskPage { records, next, read });
+                }
+                None => {
+                    return Ok(TaskPage {
+                        records,
+                        next: None,
+                        read,
+                    });
+                }
             }
         }
     }

@@ -75,6 +75,20 @@ impl TaskTruth {
         Some(self.provisioning + self.image_pull? + self.container_start?)
     }
 
+    /// The phase's true duration, as the record must hold it.
+    pub fn phase_millis(&self, phase: shared::timing::Phase) -> Option<i64> {
+        use shared::timing::Phase;
+        match phase {
+            Phase::Provisioning => Some(self.provisioning),
+            Phase::ImagePull => self.image_pull,
+            Phase::ContainerStart => self.container_start,
+            Phase::Startup => self.startup(),
+            Phase::Run => self.run,
+            Phase::Shutdown => self.shutdown,
+            Phase::Lifetime => self.lifetime(),
+        }
+    }
+
     pub fn lifetime(&self) -> Option<i64> {
         match (self.failed_to_start, self.startup(), self.run, self.shutdown) {
             (false, Some(startup), Some(run), Some(shutdown)) => Some(startup + run + STOP_GAP_MILLIS + shutdown),

@@ -9,12 +9,15 @@ use serde_json::Value;
 use shared::metrics::validate_emf;
 use shared::store::TaskStore;
 use task_events::{Config, Handler, HandlerError, MemorySink, Response};
+use task_summary::request::Limits;
+use task_summary::token::TokenKey;
 
 use crate::local::{Error, create_tasks_table, dynamodb_from_env, unique_name};
 
 pub struct TestStack {
     pub handler: Arc<Handler<MemorySink>>,
     pub store: TaskStore,
+    pub table: String,
 }
 
 impl TestStack {
@@ -28,11 +31,24 @@ impl TestStack {
             metrics_namespace: "Test/TaskTiming".into(),
             retention_days: 90,
         };
-        let store = TaskStore::new(client, table);
+        let store = TaskStore::new(client, table.clone());
         Ok(TestStack {
             handler: Arc::new(Handler::new(store.clone(), config, MemorySink::default())),
             store,
+            table,
         })
+    }
+
+    /// A task-summary handler reading this stack's table, with the given limits and page size.
+    pub fn summary(&self, limits: Limits, query_page_size: Option<i32>) -> task_summary::Handler {
+        let config = task_summary::Config {
+            table_name: self.table.clone(),
+            limits,
+            query_page_size,
+            token_key: None,
+        };
+        let key = TokenKey::from_secret("a test secret of at least thirty-two bytes").unwrap_or_else(|e| panic!("{e}"));
+        task_summary::Handler::new(self.store.clone(), config, key)
     }
 
     /// Delivers one event to the handler, as the Lambda runtime would: its raw JSON.

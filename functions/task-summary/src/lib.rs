@@ -1,0 +1,269 @@
+//! task-summary: answers `summary`, `compare` and `tasks` queries over the records task-events
+//! writes, reading only through the (family, createdAt) index, exactly and within set limits.
+
+pub mod answer;
+pub mod compare;
+pub mod listing;
+pub mod request;
+pub mod table;
+pub mod token;
+
+use std::collections::BTreeMap;
+
+use lambda_runtime::Diagnostic;
+use serde::Serialize;
+use serde_json::{Value, json};
+use shared::query::RecordQuery;
+use shared::store::{DEFAULT_TABLE_NAME, ReadCount, StoreError, TaskStore};
+use shared::timestamp::Timestamp;
+use shared::timing::Phase;
+
+use answer::{Accumulator, KeyPart, TaskCounts, group_key, summary_answer};
+use compare::{CompareAnswer, METHOD, Side, compare_phase};
+use listing::TasksAnswer;
+use request::{CompareQuery, Format, Limits, Query, RequestError, SummaryQuery, TasksQuery, parse_request};
+use token::{PageToken, TokenKey};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub limits: Limits,
+    /// Items one Query call may evaluate (None: DynamoDB's 1 MB pages).
+    pub query_page_size: Option<i32>,
+    /// None: a random key per process (tokens then only work on the instance that issued them).
+    pub token_key: Option<TokenKey>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError> {
+    let Some(text) = lookup(name) else { return Ok(default) };
+    match text.trim().parse::<T>() {
+        Ok(value) if range.contains(&value) => Ok(value),
+        _ => Err(ConfigError(format!(
+            "{name} must be a whole number from {} to {}, got {text:?}",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+impl Config {
+    /// Reads TABLE_NAME, MAX_WINDOW_DAYS, MAX_ROWS, MAX_TASKS_LIMIT, QUERY_PAGE_SIZE and TOKEN_SECRET.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_window_days: number(&lookup, "MAX_WINDOW_DAYS", defaults.max_window_days, 1..=3660)?,
+            max_rows: number(&lookup, "MAX_ROWS", defaults.max_rows, 1..=100_000_000)?,
+            max_tasks_limit: number(&lookup, "MAX_TASKS_LIMIT", defaults.max_tasks_limit, 1..=10_000)?,
+        };
+        let query_page_size = match lookup("QUERY_PAGE_SIZE") {
+            None => None,
+            Some(_) => Some(number(&lookup, "QUERY_PAGE_SIZE", 0, 1..=100_000)?),
+        };
+        let token_key = lookup("TOKEN_SECRET")
+            .map(|secret| TokenKey::from_secret(&secret))
+            .transpose()
+            .map_err(ConfigError)?;
+        Ok(Config {
+            table_name: lookup("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned()),
+            limits,
+            query_page_size,
+            token_key,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    InvalidRequest(#[from] RequestError),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for HandlerError {
+    fn from(err: StoreError) -> HandlerError {
+        match err {
+            StoreError::RowLimit { .. } => HandlerError::LimitExceeded(err.to_string()),
+            other => HandlerError::Store(other),
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(err: HandlerError) -> Diagnostic {
+        let error_type = match err {
+            HandlerError::InvalidRequest(_) => "InvalidRequest",
+            HandlerError::LimitExceeded(_) => "LimitExceeded",
+            HandlerError::Store(_) => "StoreUnavailable",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+pub struct Handler {
+    store: TaskStore,
+    config: Config,
+    token_key: TokenKey,
+}
+
+impl Handler {
+    pub fn new(store: TaskStore, config: Config, token_key: TokenKey) -> Handler {
+        Handler {
+            store,
+            config,
+            token_key,
+        }
+    }
+
+    pub async fn handle(&self, payload: &[u8]) -> Result<Value, HandlerError> {
+        let now = Timestamp::from_millis(chrono::Utc::now().timestamp_millis());
+        self.handle_at(payload, now).await
+    }
+
+    /// Answers the request as if the time were `now` (which resolves the default window).
+    pub async fn handle_at(&self, payload: &[u8], now: Timestamp) -> Result<Value, HandlerError> {
+        let request = parse_request(payload, &self.config.limits, now, &self.token_key)?;
+        let (answer, text) = match request.query {
+            Query::Summary(query) => {
+                let answer = self.summary(query).await?;
+                let text = (request.format == Format::Table).then(|| table::summary_table(&answer));
+                (to_value(&answer), text)
+            }
+            Query::Compare(query) => {
+                let answer = self.compare(query).await?;
+                let text = (request.format == Format::Table).then(|| table::compare_table(&answer));
+                (to_value(&answer), text)
+            }
+            Query::Tasks(query) => {
+                let answer = self.tasks(query).await?;
+                let text = (request.format == Format::Table).then(|| table::tasks_table(&answer));
+                (to_value(&answer), text)
+            }
+        };
+        tracing::info!(query = %answer["query"], read = %answer["read"], "answered");
+        Ok(match text {
+            None => answer,
+            Some(text) => match answer.get("nextToken") {
+                Some(token) => json!({"format": "table", "text": text, "nextToken": token}),
+                None => json!({"format": "table", "text": text}),
+            },
+        })
+    }
+
+    async fn read_groups(
+        &self,
+        filters: &RecordQuery,
+        phases: &[Phase],
+        group_by: &[request::GroupBy],
+        max_rows: u64,
+    ) -> Result<(BTreeMap<Vec<KeyPart>, Accumulator>, ReadCount), StoreError> {
+        let mut groups: BTreeMap<Vec<KeyPart>, Accumulator> = BTreeMap::new();
+        let read = self
+            .store
+            .for_each_timing_row(filters, self.config.query_page_size, max_rows, |row| {
+                groups.entry(group_key(&row, group_by)).or_default().add(&row, phases);
+            })
+            .await?;
+        Ok((groups, read))
+    }
+
+    async fn summary(&self, query: SummaryQuery) -> Result<answer::SummaryAnswer, HandlerError> {
+        let (groups, read) = self
+            .read_groups(
+                &query.filters,
+                &query.phases,
+                &query.group_by,
+                self.config.limits.max_rows,
+            )
+            .await?;
+        Ok(summary_answer(
+            query.filters,
+            &query.group_by,
+            &query.phases,
+            groups,
+            read,
+        ))
+    }
+
+    async fn compare(&self, query: CompareQuery) -> Result<CompareAnswer, HandlerError> {
+        // One group per side; the row limit bounds both reads together.
+        let (baseline, baseline_read) = self
+            .read_groups(&query.baseline, &query.phases, &[], self.config.limits.max_rows)
+            .await?;
+        let remaining = self.config.limits.max_rows.saturating_sub(baseline_read.items_read);
+        let (candidate, candidate_read) = self
+            .read_groups(&query.candidate, &query.phases, &[], remaining)
+            .await?;
+        let (baseline, candidate) = (
+            baseline.into_values().next().unwrap_or_default(),
+            candidate.into_values().next().unwrap_or_default(),
+        );
+        let values = |side: &Accumulator, i: usize| side.values.get(i).cloned().unwrap_or_default();
+        let phases = query
+            .phases
+            .iter()
+            .enumerate()
+            .map(|(i, phase)| compare_phase(*phase, &values(&baseline, i), &values(&candidate, i)))
+            .collect();
+        let side = |filters: RecordQuery, counts: TaskCounts, read: ReadCount| Side {
+            filters,
+            counts,
+            read: read.into(),
+        };
+        Ok(CompareAnswer {
+            query: "compare",
+            baseline: side(query.baseline, baseline.counts, baseline_read),
+            candidate: side(query.candidate, candidate.counts, candidate_read),
+            source: "records",
+            method: METHOD,
+            phases,
+        })
+    }
+
+    async fn tasks(&self, query: TasksQuery) -> Result<TasksAnswer, HandlerError> {
+        let page = self
+            .store
+            .newest_first(
+                &query.filters,
+                query.limit,
+                query.after.as_ref(),
+                self.config.limits.max_rows,
+            )
+            .await?;
+        let next_token = page.next.map(|after| {
+            PageToken {
+                after,
+                window: (query.filters.from.millis(), query.filters.to.millis()),
+                fingerprint: query.fingerprint.clone(),
+            }
+            .seal(&self.token_key)
+        });
+        Ok(TasksAnswer {
+            query: "tasks",
+            filters: query.filters,
+            count: page.records.len(),
+            tasks: page.records.into_iter().map(Into::into).collect(),
+            next_token,
+            read: page.read.into(),
+        })
+    }
+}
+
+fn to_value(answer: &impl Serialize) -> Value {
+    // The answers hold strings, numbers and lists only: serializing them cannot fail.
+    serde_json::to_value(answer).unwrap_or(Value::Null)
+}

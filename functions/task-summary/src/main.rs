@@ -1,0 +1,29 @@
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::value::RawValue;
+use shared::store::TaskStore;
+use task_summary::token::TokenKey;
+use task_summary::{Config, Handler};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_lookup(|name| std::env::var(name).ok())?;
+    let token_key = match config.token_key.clone() {
+        Some(key) => key,
+        None => {
+            tracing::warn!("TOKEN_SECRET is not set: nextToken values only work on this instance");
+            TokenKey::random()?
+        }
+    };
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
+    let handler = Handler::new(store, config, token_key);
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
+        handler.handle(event.payload.get().as_bytes()).await
+    }))
+    .await
+}

@@ -1,0 +1,421 @@
+//! Summary requests: parsed strictly (unknown fields, wrong types and out-of-range values are refused
+//! with the field's name) and validated into queries before any data is read.
+
+use serde::Deserialize;
+use shared::arn::parse_cluster_arn;
+use shared::query::{MAX_REVISIONS, RecordQuery};
+use shared::timestamp::Timestamp;
+use shared::timing::Phase;
+
+use crate::token::{PageToken, TokenKey, request_fingerprint};
+
+/// Launch types ECS reports; anything else would silently match nothing.
+pub const LAUNCH_TYPES: [&str; 4] = ["FARGATE", "EC2", "EXTERNAL", "MANAGED_INSTANCES"];
+const MILLIS_PER_HOUR: i64 = 3_600_000;
+pub const DEFAULT_WINDOW_HOURS: i64 = 24;
+pub const DEFAULT_TASKS_LIMIT: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RequestError(pub String);
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, RequestError> {
+    Err(RequestError(message.into()))
+}
+
+/// Bounds on what one request may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_window_days: u32,
+    pub max_rows: u64,
+    pub max_tasks_limit: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_window_days: 31,
+            max_rows: 1_000_000,
+            max_tasks_limit: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Table,
+}
+
+/// A dimension a summary can group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Family,
+    Revision,
+    Cluster,
+    LaunchType,
+    AvailabilityZone,
+    ImageDigest,
+}
+
+impl GroupBy {
+    pub const ALL: [GroupBy; 6] = [
+        GroupBy::Family,
+        GroupBy::Revision,
+        GroupBy::Cluster,
+        GroupBy::LaunchType,
+        GroupBy::AvailabilityZone,
+        GroupBy::ImageDigest,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            GroupBy::Family => "family",
+            GroupBy::Revision => "revision",
+            GroupBy::Cluster => "cluster",
+            GroupBy::LaunchType => "launchType",
+            GroupBy::AvailabilityZone => "availabilityZone",
+            GroupBy::ImageDigest => "imageDigest",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryQuery {
+    pub filters: RecordQuery,
+    pub phases: Vec<Phase>,
+    pub group_by: Vec<GroupBy>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareQuery {
+    pub baseline: RecordQuery,
+    pub candidate: RecordQuery,
+    pub phases: Vec<Phase>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TasksQuery {
+    pub filters: RecordQuery,
+    pub limit: usize,
+    /// Where this page starts (None: the newest task).
+    pub after: Option<shared::query::PageKey>,
+    /// Binds tokens to the filters as the caller wrote them.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Query {
+    Summary(SummaryQuery),
+    Compare(CompareQuery),
+    Tasks(TasksQuery),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub query: Query,
+    pub format: Format,
+}
+
+/// Every field any request may carry. `baseline` and `candidate` use the same shape, restricted to
+/// the filter fields, so the filters are declared once.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawRequest {
+    query: Option<String>,
+    cluster: Option<String>,
+    family: Option<String>,
+    revisions: Option<Vec<u32>>,
+    launch_type: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    phases: Option<Vec<String>>,
+    group_by: Option<Vec<String>>,
+    baseline: Option<Box<RawRequest>>,
+    candidate: Option<Box<RawRequest>>,
+    limit: Option<u64>,
+    next_token: Option<String>,
+    format: Option<String>,
+}
+
+const FILTER_FIELDS: [&str; 6] = ["cluster", "family", "revisions", "launchType", "from", "to"];
+
+impl RawRequest {
+    fn given_fields(&self) -> Vec<&'static str> {
+        let flags = [
+            ("query", self.query.is_some()),
+            ("cluster", self.cluster.is_some()),
+            ("family", self.family.is_some()),
+            ("revisions", self.revisions.is_some()),
+            ("launchType", self.launch_type.is_some()),
+            ("from", self.from.is_some()),
+            ("to", self.to.is_some()),
+            ("phases", self.phases.is_some()),
+            ("groupBy", self.group_by.is_some()),
+            ("baseline", self.baseline.is_some()),
+            ("candidate", self.candidate.is_some()),
+            ("limit", self.limit.is_some()),
+            ("nextToken", self.next_token.is_some()),
+            ("format", self.format.is_some()),
+        ];
+        flags
+            .into_iter()
+            .filter(|(_, given)| *given)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    fn allow_only(&self, context: &str, allowed: &[&str]) -> Result<(), RequestError> {
+        match self.given_fields().into_iter().find(|field| !allowed.contains(field)) {
+            None => Ok(()),
+            Some(field) => invalid(format!(
+                "field `{field}` does not apply to {context}; it accepts {}",
+                allowed.join(", ")
+            )),
+        }
+    }
+}
+
+/// Parses and validates a request. `now` resolves the default window; `key` checks `nextToken`.
+pub fn parse_request(payload: &[u8], limits: &Limits, now: Timestamp, key: &TokenKey) -> Result<Request, RequestError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(payload);
+    let raw: RawRequest = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let mut path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        if inner.starts_with("unknown field") {
+            // The path ends with the unknown field itself, which the message already names.
+            path = path
+                .rsplit_once('.')
+                .map_or_else(String::new, |(parent, _)| parent.to_owned());
+        }
+        match path.as_str() {
+            "." | "" if inner.starts_with("unknown field") => RequestError(inner),
+            "." | "" => RequestError(format!("request is not a valid JSON object: {inner}")),
+            _ => RequestError(format!("{path}: {inner}")),
+        }
+    })?;
+    let format = match raw.format.as_deref() {
+        None | Some("json") => Format::Json,
+        Some("table") => Format::Table,
+        Some(other) => return invalid(format!("format: expected \"json\" or \"table\", got {other:?}")),
+    };
+    let common = ["query", "format"];
+    let with = |extra: &[&'static str], filters: bool| -> Vec<&'static str> {
+        let mut allowed = common.to_vec();
+        if filters {
+            allowed.extend(FILTER_FIELDS);
+        }
+        allowed.extend(extra);
+        allowed
+    };
+    let query = match raw.query.as_deref() {
+        Some("summary") => {
+            raw.allow_only("query \"summary\"", &with(&["phases", "groupBy"], true))?;
+            Query::Summary(SummaryQuery {
+                filters: filters(&raw, "", limits, now)?,
+                phases: phases(raw.phases.as_deref())?,
+                group_by: group_by(raw.group_by.as_deref())?,
+            })
+        }
+        Some("compare") => {
+            raw.allow_only("query \"compare\"", &with(&["baseline", "candidate", "phases"], false))?;
+            let side = |side: &Option<Box<RawRequest>>, name: &str| -> Result<RecordQuery, RequestError> {
+                let Some(side) = side else {
+                    return invalid(format!("{name}: required for query \"compare\" (an object of filters)"));
+                };
+                side.allow_only(&format!("{name} (filters)"), &FILTER_FIELDS)?;
+                filters(side, &format!("{name}."), limits, now)
+            };
+            Query::Compare(CompareQuery {
+                baseline: side(&raw.baseline, "baseline")?,
+                candidate: side(&raw.candidate, "candidate")?,
+                phases: phases(raw.phases.as_deref())?,
+            })
+        }
+        Some("tasks") => {
+            raw.allow_only("query \"tasks\"", &with(&["limit", "nextToken"], true))?;
+            Query::Tasks(tasks(&raw, limits, now, key)?)
+        }
+        Some(other) => {
+            return invalid(format!(
+                "query: expected \"summary\", \"compare\" or \"tasks\", got {other:?}"
+            ));
+        }
+        None => return invalid("query: required (\"summary\", \"compare\" or \"tasks\")"),
+    };
+    Ok(Request { query, format })
+}
+
+fn tasks(raw: &RawRequest, limits: &Limits, now: Timestamp, key: &TokenKey) -> Result<TasksQuery, RequestError> {
+    let limit = match raw.limit {
+        None => DEFAULT_TASKS_LIMIT.min(limits.max_tasks_limit),
+        Some(limit) if limit >= 1 && limit <= limits.max_tasks_limit as u64 => limit as usize,
+        Some(limit) => {
+            return invalid(format!(
+                "limit: must be from 1 to {} (the page size limit), got {limit}",
+                limits.max_tasks_limit
+            ));
+        }
+    };
+    let mut filters = filters(raw, "", limits, now)?;
+    let fingerprint = request_fingerprint(&[
+        raw.family.as_deref(),
+        raw.cluster.as_deref(),
+        raw.launch_type.as_deref(),
+        raw.from.as_deref(),
+        raw.to.as_deref(),
+        Some(&format!("{:?}", raw.revisions)),
+    ]);
+    let after = match &raw.next_token {
+        None => None,
+        Some(text) => {
+            let token =
+                PageToken::open(text, key, &fingerprint).map_err(|err| RequestError(format!("nextToken: {err}")))?;
+            // The window the first page resolved, so "the last 24 h" does not move between pages.
+            filters.from = Timestamp::from_millis(token.window.0);
+            filters.to = Timestamp::from_millis(token.window.1);
+            Some(token.after)
+        }
+    };
+    Ok(TasksQuery {
+        filters,
+        limit,
+        after,
+        fingerprint,
+    })
+}
+
+fn filters(raw: &RawRequest, prefix: &str, limits: &Limits, now: Timestamp) -> Result<RecordQuery, RequestError> {
+    let family = match raw.family.as_deref() {
+        None => return invalid(format!("{prefix}family: required (a task definition family)")),
+        Some("") => return invalid(format!("{prefix}family: must not be empty")),
+        Some(family)
+            if family.len() > 255
+                || !family
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            return invalid(format!(
+                "{prefix}family: a task definition family is 1 to 255 letters, digits, hyphens and underscores, got {:?}",
+                family.chars().take(80).collect::<String>()
+            ));
+        }
+        Some(family) => family.to_owned(),
+    };
+    let cluster = match raw.cluster.as_deref() {
+        None => None,
+        Some("") => {
+            return invalid(format!(
+                "{prefix}cluster: must not be empty (omit it for every cluster)"
+            ));
+        }
+        Some(arn) if arn.starts_with("arn:") => Some(
+            parse_cluster_arn(arn)
+                .map_err(|err| RequestError(format!("{prefix}cluster: {err}")))?
+                .to_owned(),
+        ),
+        Some(name) => Some(name.to_owned()),
+    };
+    let launch_type = match raw.launch_type.as_deref() {
+        None => None,
+        Some(kind) if LAUNCH_TYPES.contains(&kind) => Some(kind.to_owned()),
+        Some(other) => {
+            return invalid(format!(
+                "{prefix}launchType: expected one of {}, got {other:?}",
+                LAUNCH_TYPES.join(", ")
+            ));
+        }
+    };
+    let mut revisions = raw.revisions.clone().unwrap_or_default();
+    if raw.revisions.as_ref().is_some_and(Vec::is_empty) {
+        return invalid(format!(
+            "{prefix}revisions: list at least one revision, or omit it for all"
+        ));
+    }
+    revisions.sort_unstable();
+    revisions.dedup();
+    if revisions.len() > MAX_REVISIONS {
+        return invalid(format!(
+            "{prefix}revisions: at most {MAX_REVISIONS} revisions per request"
+        ));
+    }
+    if revisions.first() == Some(&0) {
+        return invalid(format!("{prefix}revisions: revisions start at 1"));
+    }
+    let timestamp = |field: &str, text: &Option<String>| -> Result<Option<Timestamp>, RequestError> {
+        text.as_deref()
+            .map(|text| Timestamp::parse(text).map_err(|err| RequestError(format!("{prefix}{field}: {err}"))))
+            .transpose()
+    };
+    let window = DEFAULT_WINDOW_HOURS * MILLIS_PER_HOUR;
+    let (from, to) = match (timestamp("from", &raw.from)?, timestamp("to", &raw.to)?) {
+        (Some(from), Some(to)) => (from, to),
+        (Some(from), None) => (from, now),
+        (None, Some(to)) => (Timestamp::from_millis(to.millis() - window), to),
+        (None, None) => (Timestamp::from_millis(now.millis() - window), now),
+    };
+    if from >= to {
+        return invalid(format!("{prefix}from ({from}) must be before {prefix}to ({to})"));
+    }
+    let max_window_millis = i64::from(limits.max_window_days) * 24 * MILLIS_PER_HOUR;
+    if from.millis_until(to) > max_window_millis {
+        return invalid(format!(
+            "{prefix}from..{prefix}to spans {:.1} days, more than the {}-day limit (MAX_WINDOW_DAYS); split the window",
+            from.millis_until(to) as f64 / (24 * MILLIS_PER_HOUR) as f64,
+            limits.max_window_days
+        ));
+    }
+    Ok(RecordQuery {
+        family,
+        from,
+        to,
+        cluster,
+        revisions,
+        launch_type,
+    })
+}
+
+fn phases(names: Option<&[String]>) -> Result<Vec<Phase>, RequestError> {
+    let Some(names) = names else {
+        return Ok(Phase::ALL.to_vec());
+    };
+    if names.is_empty() {
+        return invalid("phases: list at least one phase, or omit it for all seven");
+    }
+    let mut phases = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        let Some(phase) = Phase::from_name(name) else {
+            let known: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
+            return invalid(format!(
+                "phases[{index}]: unknown phase {name:?}; expected one of {}",
+                known.join(", ")
+            ));
+        };
+        if phases.contains(&phase) {
+            return invalid(format!("phases[{index}]: {name:?} is listed twice"));
+        }
+        phases.push(phase);
+    }
+    Ok(phases)
+}
+
+fn group_by(names: Option<&[String]>) -> Result<Vec<GroupBy>, RequestError> {
+    let Some(names) = names else {
+        return Ok(vec![GroupBy::Family, GroupBy::Revision]);
+    };
+    let mut dimensions = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        let Some(dimension) = GroupBy::ALL.into_iter().find(|d| d.name() == name) else {
+            let known: Vec<&str> = GroupBy::ALL.iter().map(|d| d.name()).collect();
+            return invalid(format!(
+                "groupBy[{index}]: unknown dimension {name:?}; expected any of {}",
+                known.join(", ")
+            ));
+        };
+        if dimensions.contains(&dimension) {
+            return invalid(format!("groupBy[{index}]: {name:?} is listed twice"));
+        }
+        dimensions.push(dimension);
+    }
+    Ok(dimensions)
+}

@@ -1,0 +1,229 @@
+//! Request validation: every refusal names the field and what was wrong, before any data access
+//! (parse_request has no store to reach).
+
+use serde_json::{Value, json};
+use shared::timestamp::Timestamp;
+use shared::timing::Phase;
+use task_summary::request::{Format, GroupBy, Limits, Query, parse_request};
+use task_summary::token::{PageToken, TokenKey, request_fingerprint};
+
+fn now() -> Timestamp {
+    Timestamp::parse("2026-11-22T12:00:00Z").unwrap()
+}
+
+fn key() -> TokenKey {
+    TokenKey::from_secret(&"k".repeat(32)).unwrap()
+}
+
+fn parse(request: &Value) -> Result<Query, String> {
+    parse_request(request.to_string().as_bytes(), &Limits::default(), now(), &key())
+        .map(|r| r.query)
+        .map_err(|e| e.0)
+}
+
+fn refusal(request: Value) -> String {
+    match parse(&request) {
+        Ok(query) => panic!("accepted {request}: {query:?}"),
+        Err(message) => message,
+    }
+}
+
+#[test]
+fn summary_defaults_are_the_last_24_hours_all_phases_by_family_and_revision() {
+    let Query::Summary(summary) = parse(&json!({"query": "summary", "family": "web"})).unwrap() else {
+        panic!("not a summary")
+    };
+    assert_eq!(summary.filters.to, now());
+    assert_eq!(
+        summary.filters.to.millis() - summary.filters.from.millis(),
+        24 * 3_600_000
+    );
+    assert_eq!(summary.phases, Phase::ALL.to_vec());
+    assert_eq!(summary.group_by, vec![GroupBy::Family, GroupBy::Revision]);
+}
+
+#[test]
+fn filters_are_normalised() {
+    let request = json!({"query": "summary", "family": "web", "revisions": [12, 3, 12],
+        "cluster": "arn:aws:ecs:eu-west-1:111122223333:cluster/prod", "launchType": "FARGATE",
+        "from": "2026-11-01T00:00:00+01:00", "to": "2026-11-02T00:00:00Z",
+        "phases": ["startup", "imagePull"], "groupBy": ["imageDigest"], "format": "table"});
+    let parsed = parse_request(request.to_string().as_bytes(), &Limits::default(), now(), &key()).unwrap();
+    assert_eq!(parsed.format, Format::Table);
+    let Query::Summary(summary) = parsed.query else {
+        panic!()
+    };
+    assert_eq!(summary.filters.revisions, vec![3, 12]);
+    assert_eq!(summary.filters.cluster.as_deref(), Some("prod"));
+    assert_eq!(summary.filters.from.to_string(), "2026-10-31T23:00:00.000Z");
+    assert_eq!(summary.phases, vec![Phase::Startup, Phase::ImagePull]);
+    assert_eq!(summary.group_by, vec![GroupBy::ImageDigest]);
+}
+
+#[test]
+fn every_bad_request_gets_a_specific_message() {
+    let cases = [
+        (json!({"family": "web"}), "query: required"),
+        (
+            json!({"query": "average", "family": "web"}),
+            "query: expected \"summary\", \"compare\" or \"tasks\", got \"average\"",
+        ),
+        (json!({"query": "summary", "famly": "web"}), "unknown field `famly`"),
+        (json!({"query": "summary"}), "family: required"),
+        (json!({"query": "summary", "family": ""}), "family: must not be empty"),
+        (
+            json!({"query": "summary", "family": "web app"}),
+            "family: a task definition family is 1 to 255 letters",
+        ),
+        (
+            json!({"query": "summary", "family": 7}),
+            "family: invalid type: integer `7`, expected a string",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "revisions": ["3"]}),
+            "revisions[0]: invalid type: string \"3\"",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "revisions": []}),
+            "revisions: list at least one revision",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "revisions": [0]}),
+            "revisions: revisions start at 1",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "revisions": [-1]}),
+            "revisions[0]: invalid value: integer `-1`",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "launchType": "fargate"}),
+            "launchType: expected one of FARGATE, EC2, EXTERNAL, MANAGED_INSTANCES, got \"fargate\"",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "cluster": ""}),
+            "cluster: must not be empty",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "cluster": "arn:aws:ecs:eu-west-1:1:task/x"}),
+            "cluster: ",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "from": "yesterday"}),
+            "from: ",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}),
+            "from (2026-11-02T00:00:00.000Z) must be before to (2026-11-01T00:00:00.000Z)",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "from": "2026-09-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}),
+            "from..to spans 61.0 days, more than the 31-day limit (MAX_WINDOW_DAYS)",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "phases": []}),
+            "phases: list at least one phase",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "phases": ["pull"]}),
+            "phases[0]: unknown phase \"pull\"; expected one of provisioning, imagePull",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "phases": ["run", "run"]}),
+            "phases[1]: \"run\" is listed twice",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "groupBy": ["az"]}),
+            "groupBy[0]: unknown dimension \"az\"",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "limit": 5}),
+            "field `limit` does not apply to query \"summary\"",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "format": "csv"}),
+            "format: expected \"json\" or \"table\", got \"csv\"",
+        ),
+        (
+            json!({"query": "compare", "candidate": {"family": "web"}}),
+            "baseline: required for query \"compare\"",
+        ),
+        (
+            json!({"query": "compare", "baseline": {"family": "web"}, "candidate": {"family": "web", "phases": ["run"]}}),
+            "field `phases` does not apply to candidate (filters)",
+        ),
+        (
+            json!({"query": "compare", "baseline": {"family": "web"}, "candidate": {}}),
+            "candidate.family: required",
+        ),
+        (
+            json!({"query": "compare", "family": "web", "baseline": {"family": "web"}, "candidate": {"family": "api"}}),
+            "field `family` does not apply to query \"compare\"",
+        ),
+        (
+            json!({"query": "tasks", "family": "web", "limit": 0}),
+            "limit: must be from 1 to 1000 (the page size limit), got 0",
+        ),
+        (
+            json!({"query": "tasks", "family": "web", "limit": 1001}),
+            "limit: must be from 1 to 1000",
+        ),
+        (
+            json!({"query": "tasks", "family": "web", "nextToken": "abc"}),
+            "nextToken: not a token this function issued",
+        ),
+        (
+            json!({"query": "tasks", "family": "web", "groupBy": ["family"]}),
+            "field `groupBy` does not apply to query \"tasks\"",
+        ),
+        (json!(["summary"]), "request is not a valid JSON object"),
+    ];
+    for (request, expected) in cases {
+        let message = refusal(request.clone());
+        assert!(
+            message.starts_with(expected),
+            "{request}\n  got:      {message}\n  expected: {expected}…"
+        );
+    }
+}
+
+#[test]
+fn malformed_json_is_refused_with_its_position() {
+    let message = parse_request(b"{\"query\": \"summary\",", &Limits::default(), now(), &key())
+        .unwrap_err()
+        .0;
+    assert!(message.contains("EOF while parsing"), "{message}");
+}
+
+#[test]
+fn a_token_resumes_its_own_request_and_no_other() {
+    let request = json!({"query": "tasks", "family": "web", "limit": 10});
+    let fingerprint = request_fingerprint(&[Some("web"), None, None, None, None, Some("None")]);
+    let token = PageToken {
+        after: shared::query::PageKey {
+            task_arn: "arn:aws:ecs:us-east-1:1:task/c/t".into(),
+            family: "web".into(),
+            created_at: "2026-11-22T01:00:00.000Z".into(),
+        },
+        window: (1_000, 2_000),
+        fingerprint,
+    }
+    .seal(&key());
+    let mut next = request.clone();
+    next["nextToken"] = json!(token);
+    let Query::Tasks(tasks) = parse(&next).unwrap() else {
+        panic!()
+    };
+    assert_eq!((tasks.filters.from.millis(), tasks.filters.to.millis()), (1_000, 2_000));
+    assert_eq!(tasks.after.unwrap().task_arn, "arn:aws:ecs:us-east-1:1:task/c/t");
+
+    let mut other_filters = next.clone();
+    other_filters["cluster"] = json!("prod");
+    assert!(refusal(other_filters).starts_with("nextToken: was issued for a request with different filters"));
+    let mut tampered = next.clone();
+    tampered["nextToken"] = json!(token.replacen('e', "f", 1));
+    let message = refusal(tampered);
+    assert!(
+        message.starts_with("nextToken: failed its integrity check") || message.starts_with("nextToken: not a token"),
+        "{message}"
+    );
+}

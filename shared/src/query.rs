@@ -1,0 +1,193 @@
+//! What a summary reads: one family's records with createdAt in a window, narrowed by optional
+//! filters, through the (family, createdAt) index. Built without I/O. Attribute names are fixed
+//! placeholders; what a user typed only ever becomes an expression attribute value.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use crate::record::TIMING_ROW_ATTRIBUTES;
+use crate::store::PARTITION_KEY;
+use crate::timestamp::Timestamp;
+
+/// DynamoDB allows at most 100 operands in an `IN` comparison.
+pub const MAX_REVISIONS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordQuery {
+    pub family: String,
+    /// Inclusive.
+    pub from: Timestamp,
+    /// Exclusive: windows [from, to) tile without overlap.
+    pub to: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+}
+
+/// The parts of a Query request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryParameters {
+    pub key_condition: String,
+    pub filter: Option<String>,
+    pub names: HashMap<String, String>,
+    pub values: HashMap<String, AttributeValue>,
+}
+
+impl RecordQuery {
+    /// Key condition on the index (family, createdAt BETWEEN from AND to − 1 ms: createdAt is stored
+    /// to the millisecond), the optional filters as a FilterExpression.
+    pub fn parameters(&self) -> QueryParameters {
+        let mut names = HashMap::from([
+            ("#family".to_owned(), "family".to_owned()),
+            ("#createdAt".to_owned(), "createdAt".to_owned()),
+        ]);
+        let last_included = Timestamp::from_millis(self.to.millis() - 1);
+        let mut values = HashMap::from([
+            (":family".to_owned(), AttributeValue::S(self.family.clone())),
+            (":from".to_owned(), AttributeValue::S(self.from.to_string())),
+            (":to".to_owned(), AttributeValue::S(last_included.to_string())),
+        ]);
+        let mut filters = Vec::new();
+        if let Some(cluster) = &self.cluster {
+            names.insert("#clusterName".into(), "clusterName".into());
+            values.insert(":clusterName".into(), AttributeValue::S(cluster.clone()));
+            filters.push("#clusterName = :clusterName".to_owned());
+        }
+        if let Some(launch_type) = &self.launch_type {
+            names.insert("#launchType".into(), "launchType".into());
+            values.insert(":launchType".into(), AttributeValue::S(launch_type.clone()));
+            filters.push("#launchType = :launchType".to_owned());
+        }
+        if !self.revisions.is_empty() {
+            names.insert("#revision".into(), "revision".into());
+            let operands: Vec<String> = (0..self.revisions.len()).map(|i| format!(":revision{i}")).collect();
+            for (operand, revision) in operands.iter().zip(&self.revisions) {
+                values.insert(operand.clone(), AttributeValue::N(revision.to_string()));
+            }
+            filters.push(format!("#revision IN ({})", operands.join(", ")));
+        }
+        QueryParameters {
+            key_condition: "#family = :family AND #createdAt BETWEEN :from AND :to".into(),
+            filter: (!filters.is_empty()).then(|| filters.join(" AND ")),
+            names,
+            values,
+        }
+    }
+}
+
+/// ProjectionExpression for [`crate::record::TimingRow`], with its names added to `names`.
+pub fn timing_row_projection(names: &mut HashMap<String, String>) -> String {
+    let placeholders: Vec<String> = TIMING_ROW_ATTRIBUTES
+        .iter()
+        .map(|name| {
+            let placeholder = format!("#{name}");
+            names.insert(placeholder.clone(), (*name).to_owned());
+            placeholder
+        })
+        .collect();
+    placeholders.join(", ")
+}
+
+/// Where a page of the index ends: the table key and the index key of its last item, which is what
+/// DynamoDB's ExclusiveStartKey for an index query holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageKey {
+    pub task_arn: String,
+    pub family: String,
+    pub created_at: String,
+}
+
+impl PageKey {
+    pub fn to_item(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (PARTITION_KEY.to_owned(), AttributeValue::S(self.task_arn.clone())),
+            ("family".to_owned(), AttributeValue::S(self.family.clone())),
+            ("createdAt".to_owned(), AttributeValue::S(self.created_at.clone())),
+        ])
+    }
+
+    pub fn from_item(item: &HashMap<String, AttributeValue>) -> Option<PageKey> {
+        let text = |name: &str| item.get(name)?.as_s().ok().cloned();
+        Some(PageKey {
+            task_arn: text(PARTITION_KEY)?,
+            family: text("family")?,
+            created_at: text("createdAt")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query() -> RecordQuery {
+        RecordQuery {
+            family: "web".into(),
+            from: Timestamp::parse("2026-11-01T00:00:00Z").unwrap(),
+            to: Timestamp::parse("2026-11-02T00:00:00Z").unwrap(),
+            cluster: None,
+            revisions: vec![],
+            launch_type: None,
+        }
+    }
+
+    #[test]
+    fn window_is_half_open_to_the_millisecond() {
+        let parameters = query().parameters();
+        assert_eq!(
+            parameters.values[":from"],
+            AttributeValue::S("2026-11-01T00:00:00.000Z".into())
+        );
+        assert_eq!(
+            parameters.values[":to"],
+            AttributeValue::S("2026-11-01T23:59:59.999Z".into())
+        );
+        assert_eq!(parameters.filter, None);
+    }
+
+    #[test]
+    fn user_strings_become_values_never_expression_text() {
+        let hostile = "x) OR attribute_exists(#taskArn) OR (#family = :family";
+        let parameters = RecordQuery {
+            cluster: Some(hostile.into()),
+            launch_type: Some("FARGATE".into()),
+            revisions: vec![3, 12],
+            ..query()
+        }
+        .parameters();
+        let filter = parameters.filter.unwrap();
+        assert_eq!(
+            filter,
+            "#clusterName = :clusterName AND #launchType = :launchType AND #revision IN (:revision0, :revision1)"
+        );
+        assert_eq!(parameters.values[":clusterName"], AttributeValue::S(hostile.into()));
+        assert_eq!(parameters.values[":revision1"], AttributeValue::N("12".into()));
+        let expressions = format!("{} {filter}", parameters.key_condition);
+        assert!(!expressions.contains("attribute_exists"));
+    }
+
+    #[test]
+    fn page_keys_round_trip_through_items() {
+        let key = PageKey {
+            task_arn: "arn:aws:ecs:us-east-1:1:task/c/t".into(),
+            family: "web".into(),
+            created_at: "2026-11-01T00:00:00.000Z".into(),
+        };
+        assert_eq!(PageKey::from_item(&key.to_item()), Some(key));
+        assert_eq!(PageKey::from_item(&HashMap::new()), None);
+    }
+
+    #[test]
+    fn projection_names_every_timing_attribute() {
+        let mut names = HashMap::new();
+        let projection = timing_row_projection(&mut names);
+        assert_eq!(projection.split(", ").count(), TIMING_ROW_ATTRIBUTES.len());
+        assert_eq!(names["#failedToStart"], "failedToStart");
+    }
+}
