@@ -5,7 +5,7 @@ CARGO_TEST_FLAGS ?=
 
 .PHONY: demo test unit-test integration-test local-up local-down bench lint fmt clean
 
-## demo: local emulator, generated event stream through the real task-events function, per-task table.
+## demo: local emulator, generated event stream through task-events, then per-task table, compare and summaries from task-summary.
 demo:
 	@$(STACK) run tools/demo.sh
 
@@ -15,7 +15,7 @@ test:
 
 ## unit-test: the pure core only; needs no services.
 unit-test:
-	cargo test -p shared -p task-events --lib
+	cargo test -p shared -p task-events -p task-summary --lib --test requests
 
 ## local-up / local-down: services and tables for manual use; `eval "$$(make -s local-up)"` prepares a shell.
 local-up:

@@ -22,3 +22,18 @@ echo "task-events answered: ${outcomes[written]:-0} written, ${outcomes[duplicat
 echo "EMF documents emitted: $documents, each metric once per task (the function's stdout is in .local/watch.log)."
 echo
 "$devtool" report "$dir"
+
+# task-summary through the Lambda runtime, as a user would ask it: answers as Markdown tables.
+ask() { # title, request
+  local answer
+  answer=$(cargo lambda invoke task-summary --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" \
+    --data-ascii "$2" 2>&1) || { echo "task-summary failed for $2: $answer" >&2; exit 1; }
+  printf "\n## %s\n\n\$ cargo lambda invoke task-summary --data-ascii '%s'\n\n" "$1" "$2"
+  python -c 'import json, sys; print(json.load(sys.stdin)["text"])' <<<"$answer"
+}
+ask "With the SOCI index or without? (checkout = baseline, checkout-soci = candidate)" \
+  '{"query":"compare","baseline":{"family":"checkout"},"candidate":{"family":"checkout-soci"},"format":"table"}'
+for family in checkout checkout-soci; do
+  ask "Summary of $family by family and revision, last 24 h" \
+    "{\"query\":\"summary\",\"family\":\"$family\",\"groupBy\":[\"family\",\"revision\"],\"format\":\"table\"}"
+done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The local stack on loopback: moto_server (DynamoDB), the tasks table, and `cargo lambda watch`
-# serving the functions. Python tools live in .venv (pinned in tools/requirements.txt).
+# serving both functions (task-events, task-summary). Python tools live in .venv (pinned in tools/requirements.txt).
 #
 #   tools/stack.sh up            start what is not running; print `export NAME=value` lines on stdout
 #   tools/stack.sh down          stop what `up` started
@@ -68,7 +68,7 @@ start_watch() {
   fi
   # Build first so the first invoke does not compile. No --ignore-changes: an emulator reused by a later
   # `make demo` or `make test` must serve the current code.
-  cargo build -q -p task-events >&2
+  cargo build -q -p task-events -p task-summary >&2
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" \
     >"$STATE/watch.log" 2>&1 &
   echo $! >"$STATE/watch.pid"

@@ -10,18 +10,22 @@ use task_timing_tests::local::{dynamodb_from_env, unique_name};
 
 /// Invokes task-events with the event; Ok(answer) on success, Err(output) when the function failed.
 fn invoke(event: &Value) -> Result<Value, String> {
+    invoke_function("task-events", event)
+}
+
+fn invoke_function(function: &str, payload: &Value) -> Result<Value, String> {
     let port = std::env::var("LAMBDA_INVOKE_PORT").expect("LAMBDA_INVOKE_PORT is not set: run through `make test`");
     let output = Command::new("cargo")
         .args([
             "lambda",
             "invoke",
-            "task-events",
+            function,
             "--invoke-address",
             "127.0.0.1",
             "--invoke-port",
             &port,
         ])
-        .args(["--data-ascii", &event.to_string()])
+        .args(["--data-ascii", &payload.to_string()])
         .output()
         .expect("cargo lambda is installed by make (in .venv)");
     let text = format!(
@@ -69,5 +73,58 @@ async fn invoke_through_the_lambda_runtime() {
     assert!(
         rejected.contains("InvalidEvent") && rejected.contains("detail.version"),
         "{rejected}"
+    );
+}
+
+#[test]
+fn summary_queries_through_the_lambda_runtime() {
+    // A family of its own, so the figures are exact whatever else the shared table holds.
+    let unique = unique_name("e2e").replace('-', "");
+    let family = format!("checkout{}", &unique[unique.len() - 12..]);
+    let mut stopped = with_task_suffix(fixture("web-soci-stopped.json"), &format!("-{unique}"));
+    stopped["detail"]["taskDefinitionArn"] = Value::String(format!(
+        "arn:aws:ecs:eu-west-1:123456789012:task-definition/{family}:14"
+    ));
+    assert_eq!(invoke(&stopped).unwrap()["outcome"], "written");
+    let task_id = stopped["detail"]["taskArn"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let window = |query: &str| serde_json::json!({"query": query, "family": family, "from": "2026-11-20T00:00:00Z", "to": "2026-11-21T00:00:00Z"});
+
+    let summary = invoke_function("task-summary", &window("summary")).unwrap();
+    let group = &summary["groups"][0];
+    assert_eq!(
+        (group["key"]["revision"].as_u64(), group["tasks"].as_u64()),
+        (Some(14), Some(1))
+    );
+    let startup = &group["phases"][3];
+    // 09:15:10 − 09:14:52.117, by hand
+    assert_eq!(
+        (startup["phase"].as_str(), startup["p50"].as_f64()),
+        (Some("startup"), Some(17.883))
+    );
+
+    let tasks = invoke_function("task-summary", &window("tasks")).unwrap();
+    assert_eq!(tasks["tasks"][0]["taskId"], task_id);
+    assert!(tasks.get("nextToken").is_none());
+
+    let side = serde_json::json!({"family": family, "from": "2026-11-20T00:00:00Z", "to": "2026-11-21T00:00:00Z"});
+    let compare = serde_json::json!({"query": "compare", "baseline": side, "candidate": side, "phases": ["startup"], "format": "table"});
+    let text = invoke_function("task-summary", &compare).unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        text.contains("| startup") && text.contains("no significant difference"),
+        "{text}"
+    );
+
+    let refused = invoke_function("task-summary", &serde_json::json!({"query": "summary"})).unwrap_err();
+    assert!(
+        refused.contains("InvalidRequest") && refused.contains("family: required"),
+        "{refused}"
     );
 }

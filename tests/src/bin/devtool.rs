@@ -9,9 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use shared::stats::describe;
 use shared::store::{DEFAULT_TABLE_NAME, TaskStore};
-use shared::timing::Phase;
 use task_timing_tests::generator::{Profile, demo_stream};
 use task_timing_tests::local::{Error, create_tasks_table, dynamodb_from_env};
 
@@ -105,7 +103,6 @@ async fn report(dir: &str) -> Result<(), Error> {
         "", "", ":", "", "", ":", ":", ""
     );
     let (mut checked, mut mismatches) = (0, Vec::new());
-    let mut summary = Vec::new();
     for family in families {
         // Through the (family, createdAt) index, as the summary function reads.
         let records: Vec<_> = store
@@ -139,18 +136,8 @@ async fn report(dir: &str) -> Result<(), Error> {
                 mismatches.push(record.task_id.clone());
             }
         }
-        let column = |phase: Phase| {
-            let values: Vec<f64> = records.iter().filter_map(|r| r.phase_seconds(phase)).collect();
-            describe(&values).map(|d| d.p50)
-        };
-        summary.push(format!(
-            "{family}: {} tasks, median startup {} s, median image pull {} s",
-            records.len(),
-            seconds(column(Phase::Startup)),
-            seconds(column(Phase::ImagePull))
-        ));
     }
-    println!("\n{}", summary.join("\n"));
+
     if checked != truth.len() || !mismatches.is_empty() {
         return Err(format!(
             "{checked} of {} tasks found; durations differ from the generator's for {mismatches:?}",
