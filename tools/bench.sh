@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# make bench: pure-core CPU per event (criterion), DynamoDB requests per event (local stack), release
-# binary sizes. Writes docs/benchmarks.md. Run by tools/stack.sh, which provides the environment.
+# make bench: pure-core CPU per event (criterion), DynamoDB requests per event (local stack), task-summary's
+# scaling and in-memory statistics, release binary sizes. Writes docs/benchmarks.md. Run by tools/stack.sh, which provides the environment.
 set -euo pipefail
 out=docs/benchmarks.md
 mkdir -p docs .local
 
 rm -rf target/criterion
 cargo bench -p task-timing-tests --bench core -- --noplot 2>&1 | tee .local/bench-core.log
-cargo build -q --release -p task-events
+cargo bench -p task-timing-tests --bench summary -- --noplot 2>&1 | tee .local/bench-summary.log
+cargo build -q --release -p task-events -p task-summary
 cargo run -q --release -p task-timing-tests --bin roundtrips >.local/bench-roundtrips.md
+cargo run -q --release -p task-timing-tests --bin summary_scaling 1000 10000 >.local/bench-scaling.md
 x86_size=$(stat -c %s target/release/task-events)
 arm_line="not built: \`cargo lambda build --release --arm64 -p task-events\` failed on this machine (see .local/bench-arm64.log)"
 if rustup target list --installed | grep -q aarch64-unknown-linux-gnu &&
@@ -30,7 +32,7 @@ fi
   echo "the one that makes every phase known), from JSON bytes to the DynamoDB UpdateItem parts and the EMF"
   echo "log line, with the functions' allocator (mimalloc). The stages are measured alone; the first row is all of them."
   echo
-  python3 tools/criterion_table.py target/criterion
+  python3 tools/criterion_table.py target/criterion core
   echo
   echo "## DynamoDB requests per event (target: 1 for a new or newer version, 1 for a duplicate)"
   echo
@@ -39,11 +41,31 @@ fi
   echo
   cat .local/bench-roundtrips.md
   echo
+  echo "## task-summary: time and reads by tasks in the window"
+  echo
+  echo "\`cargo run --release -p task-timing-tests --bin summary_scaling 1000 10000\` against the local stack: a fresh"
+  echo "table per size loaded with that many generated records of one family over 30 days (batch writes), then one"
+  echo "\`summary\` of the 31-day window through the real handler. Handler CPU is the CPU time of the (single) runtime"
+  echo "thread during the call; the rest of the wall time is moto answering the Query calls."
+  echo
+  cat .local/bench-scaling.md
+  echo
+  echo "100,000 tasks are not run against moto: its Query re-sorts and walks the whole index for every 1 MB page,"
+  echo "so the time grows with the square of the tasks (10,000 tasks already take about a minute). The handler's"
+  echo "own share at 100,000 is the fold row in the next table."
+  echo
+  echo "## task-summary: in-memory work per 100,000 values"
+  echo
+  echo "\`cargo bench -p task-timing-tests --bench summary\`, values of about 20 s and 40 s, mimalloc."
+  echo
+  python3 tools/criterion_table.py target/criterion summary
+  echo
   echo "## Release binary size"
   echo
   echo "| build | command | size |"
   echo "|---|---|---:|"
   echo "| x86_64, glibc | \`cargo build --release -p task-events\` | ${x86_size} bytes |"
+  echo "| x86_64, glibc | \`cargo build --release -p task-summary\` | $(stat -c %s target/release/task-summary) bytes |"
   echo "| arm64 (Lambda bootstrap) | \`cargo lambda build --release --arm64 -p task-events\` | ${arm_line} |"
 } >"$out"
 echo "wrote $out"

@@ -1,0 +1,103 @@
+//! `make bench`: how a summary's time and reads grow with the tasks in its window, against the local
+//! stack. For each size: a fresh table loaded with that many generated records of one family (batch
+//! writes), then one `summary` through the real handler, timed in wall-clock and in this thread's CPU.
+//!
+//!   summary_scaling N [N ...]    prints a Markdown table
+
+use std::time::Instant;
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use serde_json::json;
+use shared::event::parse_event;
+use shared::record::TaskRecord;
+use shared::store::TaskStore;
+use shared::timestamp::Timestamp;
+use task_summary::request::Limits;
+use task_summary::token::TokenKey;
+use task_timing_tests::generator::{Profile, lifecycle};
+use task_timing_tests::local::{Error, create_tasks_table, dynamodb_from_env, unique_name};
+
+const DAY: i64 = 86_400_000;
+
+/// CPU time of this thread in nanoseconds (the runtime is single-threaded, so this is the handler's).
+fn thread_cpu_nanos() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn load(client: &aws_sdk_dynamodb::Client, table: &str, tasks: usize, now: i64) -> Result<(), Error> {
+    let mut rng = fastrand::Rng::with_seed(tasks as u64);
+    let profiles = [Profile::without_index("orders", 5), Profile::with_index("orders", 6)];
+    let mut batch = Vec::with_capacity(25);
+    for index in 0..tasks {
+        let created = now - rng.i64(DAY..30 * DAY);
+        let task = lifecycle(&mut rng, &profiles[index % 2], created);
+        let last = task.events.last().ok_or("a lifecycle has events")?;
+        let record = TaskRecord::from_event(parse_event(last.to_string().as_bytes())?, 90)?;
+        let item = serde_dynamo::to_item(&record)?;
+        batch.push(
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build()?)
+                .build(),
+        );
+        if batch.len() == 25 || index + 1 == tasks {
+            let mut pending = std::mem::take(&mut batch);
+            while !pending.is_empty() {
+                let output = client.batch_write_item().request_items(table, pending).send().await?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut items| items.remove(table))
+                    .unwrap_or_default();
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|arg| arg.parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| "usage: summary_scaling N [N ...]")?;
+    let client = dynamodb_from_env().await?;
+    let now = Timestamp::parse("2026-11-22T00:00:00Z")?.millis();
+    println!("| tasks in window | items read | Query calls | load (batch writes) | summary wall time | handler CPU |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for tasks in sizes {
+        let table = unique_name("bench-summary");
+        create_tasks_table(&client, &table).await?;
+        let started = Instant::now();
+        load(&client, &table, tasks, now).await?;
+        let load_time = started.elapsed();
+        let config = task_summary::Config {
+            table_name: table.clone(),
+            limits: Limits::default(),
+            query_page_size: None,
+            token_key: None,
+        };
+        let key = TokenKey::random()?;
+        let handler = task_summary::Handler::new(TaskStore::new(client.clone(), table.clone()), config, key);
+        let request = json!({"query": "summary", "family": "orders", "from": "2026-10-22T00:00:00Z", "to": "2026-11-22T00:00:00Z"});
+        let (cpu_before, started) = (thread_cpu_nanos(), Instant::now());
+        let answer = handler.handle(request.to_string().as_bytes()).await?;
+        let (wall, cpu) = (started.elapsed(), thread_cpu_nanos() - cpu_before);
+        let matched = answer["read"]["itemsMatched"].as_u64().unwrap_or(0);
+        if matched != tasks as u64 {
+            return Err(format!("the summary matched {matched} of {tasks} tasks").into());
+        }
+        println!(
+            "| {tasks} | {} | {} | {:.1} s | {:.3} s | {:.1} ms |",
+            answer["read"]["itemsRead"],
+            answer["read"]["queryCalls"],
+            load_time.as_secs_f64(),
+            wall.as_secs_f64(),
+            cpu as f64 / 1e6
+        );
+        client.delete_table().table_name(&table).send().await?;
+    }
+    Ok(())
+}
