@@ -65,7 +65,8 @@ fn in_default_window(task: &Task) -> bool {
 }
 
 async fn ask(handler: &task_summary::Handler, request: Value) -> Result<Value, HandlerError> {
-    handler.handle_at(request.to_string().as_bytes(), now()).await
+    let answer = handler.handle_at(request.to_string().as_bytes(), now()).await?;
+    Ok(serde_json::to_value(answer).unwrap())
 }
 
 /// Type-7 percentile, written out independently of shared::stats.

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
-use serde_json::{Value, json};
 use shared::query::RecordQuery;
 use shared::store::{DEFAULT_TABLE_NAME, ReadCount, StoreError, TaskStore};
 use shared::timestamp::Timestamp;
@@ -129,39 +128,43 @@ impl Handler {
         }
     }
 
-    pub async fn handle(&self, payload: &[u8]) -> Result<Value, HandlerError> {
+    pub async fn handle(&self, payload: &[u8]) -> Result<Answer, HandlerError> {
         let now = Timestamp::from_millis(chrono::Utc::now().timestamp_millis());
         self.handle_at(payload, now).await
     }
 
     /// Answers the request as if the time were `now` (which resolves the default window).
-    pub async fn handle_at(&self, payload: &[u8], now: Timestamp) -> Result<Value, HandlerError> {
+    pub async fn handle_at(&self, payload: &[u8], now: Timestamp) -> Result<Answer, HandlerError> {
         let request = parse_request(payload, &self.config.limits, now, &self.token_key)?;
-        let (answer, text) = match request.query {
+        let table = request.format == Format::Table;
+        let answer = match request.query {
             Query::Summary(query) => {
                 let answer = self.summary(query).await?;
-                let text = (request.format == Format::Table).then(|| table::summary_table(&answer));
-                (to_value(&answer), text)
+                tracing::info!(query = "summary", items_read = answer.read.items_read, "answered");
+                match table {
+                    true => Answer::table(table::summary_table(&answer), None),
+                    false => Answer::Summary(answer),
+                }
             }
             Query::Compare(query) => {
                 let answer = self.compare(query).await?;
-                let text = (request.format == Format::Table).then(|| table::compare_table(&answer));
-                (to_value(&answer), text)
+                let items_read = answer.baseline.read.items_read + answer.candidate.read.items_read;
+                tracing::info!(query = "compare", items_read, "answered");
+                match table {
+                    true => Answer::table(table::compare_table(&answer), None),
+                    false => Answer::Compare(Box::new(answer)),
+                }
             }
             Query::Tasks(query) => {
                 let answer = self.tasks(query).await?;
-                let text = (request.format == Format::Table).then(|| table::tasks_table(&answer));
-                (to_value(&answer), text)
+                tracing::info!(query = "tasks", items_read = answer.read.items_read, "answered");
+                match table {
+                    true => Answer::table(table::tasks_table(&answer), answer.next_token.clone()),
+                    false => Answer::Tasks(answer),
+                }
             }
         };
-        tracing::info!(query = %answer["query"], read = %answer["read"], "answered");
-        Ok(match text {
-            None => answer,
-            Some(text) => match answer.get("nextToken") {
-                Some(token) => json!({"format": "table", "text": text, "nextToken": token}),
-                None => json!({"format": "table", "text": text}),
-            },
-        })
+        Ok(answer)
     }
 
     async fn read_groups(
@@ -263,7 +266,32 @@ impl Handler {
     }
 }
 
-fn to_value(answer: &impl Serialize) -> Value {
-    // The answers hold strings, numbers and lists only: serializing them cannot fail.
-    serde_json::to_value(answer).unwrap_or(Value::Null)
+/// What the function returns: the answer in the order its fields are declared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Summary(answer::SummaryAnswer),
+    Compare(Box<CompareAnswer>),
+    Tasks(TasksAnswer),
+    Table(TableAnswer),
+}
+
+/// `"format": "table"`: the same answer as Markdown text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableAnswer {
+    pub format: &'static str,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+impl Answer {
+    fn table(text: String, next_token: Option<String>) -> Answer {
+        Answer::Table(TableAnswer {
+            format: "table",
+            text,
+            next_token,
+        })
+    }
 }

@@ -145,6 +145,6 @@ async fn report(dir: &str) -> Result<(), Error> {
         )
         .into());
     }
-    println!("All {checked} records match the durations the generator sampled, to the millisecond.");
+    println!("\nAll {checked} records match the durations the generator sampled, to the millisecond.");
     Ok(())
 }

@@ -85,6 +85,7 @@ async fn main() -> Result<(), Error> {
         let (cpu_before, started) = (thread_cpu_nanos(), Instant::now());
         let answer = handler.handle(request.to_string().as_bytes()).await?;
         let (wall, cpu) = (started.elapsed(), thread_cpu_nanos() - cpu_before);
+        let answer = serde_json::to_value(answer)?;
         let matched = answer["read"]["itemsMatched"].as_u64().unwrap_or(0);
         if matched != tasks as u64 {
             return Err(format!("the summary matched {matched} of {tasks} tasks").into());
