@@ -55,10 +55,17 @@ pub struct ReadCount {
 }
 
 impl ReadCount {
-    pub fn add(&mut self, other: ReadCount) {
-        self.items_read += other.items_read;
-        self.items_matched += other.items_matched;
-        self.calls += other.calls;
+    /// Counts one Query call and the items it evaluated; refuses once more than `max_rows` were read.
+    fn count_call(&mut self, scanned: i32, max_rows: u64, family: &str) -> Result<(), StoreError> {
+        self.calls += 1;
+        self.items_read += u64::try_from(scanned).unwrap_or(0);
+        if self.items_read > max_rows {
+            return Err(StoreError::RowLimit {
+                limit: max_rows,
+                family: family.to_owned(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -301,14 +308,7 @@ impl TaskStore {
                 .send()
                 .await
                 .map_err(|err| self.error("Query", err))?;
-            read.calls += 1;
-            read.items_read += u64::try_from(output.scanned_count).unwrap_or(0);
-            if read.items_read > max_rows {
-                return Err(StoreError::RowLimit {
-                    limit: max_rows,
-                    family: query.family.clone(),
-                });
-            }
+            read.count_call(output.scanned_count, max_rows, &query.family)?;
             for item in output.items.unwrap_or_default() {
                 read.items_matched += 1;
                 each(serde_dynamo::from_item(item)?);
@@ -343,14 +343,7 @@ impl TaskStore {
                 .send()
                 .await
                 .map_err(|err| self.error("Query", err))?;
-            read.calls += 1;
-            read.items_read += u64::try_from(output.scanned_count).unwrap_or(0);
-            if read.items_read > max_rows {
-                return Err(StoreError::RowLimit {
-                    limit: max_rows,
-                    family: query.family.clone(),
-                });
-            }
+            read.count_call(output.scanned_count, max_rows, &query.family)?;
             for mut item in output.items.unwrap_or_default() {
                 item.remove(METRICS_EMITTED);
                 records.push(serde_dynamo::from_item::<_, TaskRecord>(item)?);
