@@ -1,5 +1,5 @@
-"""Deploys infra/template.yaml into the local stack (moto CloudFormation) and checks that the table it
-creates has the same keys, attributes and index as the one the tests and local-up create
+"""Deploys infra/template.yaml into the local stack (moto CloudFormation) and checks that the tables it
+creates have the same keys, attributes and indexes as the ones the tests and local-up create
 (`devtool create-tables`). Run by tools/test.sh with the stack's environment."""
 import os
 import sys
@@ -13,10 +13,11 @@ cloudformation = boto3.client("cloudformation", endpoint_url=endpoint)
 dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
 
 suffix = uuid.uuid4().hex[:8]
-stack, table = f"template-check-{suffix}", f"template-check-{suffix}"
+stack, table, rollups = f"template-check-{suffix}", f"template-check-{suffix}", f"template-check-{suffix}-rollups"
 with open("infra/template.yaml", encoding="utf-8") as template:
     cloudformation.create_stack(StackName=stack, TemplateBody=template.read(),
-                                Parameters=[{"ParameterKey": "TableName", "ParameterValue": table}])
+                                Parameters=[{"ParameterKey": "TableName", "ParameterValue": table},
+                                            {"ParameterKey": "RollupTableName", "ParameterValue": rollups}])
 deadline = time.monotonic() + 60
 while (status := cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]) == "CREATE_IN_PROGRESS":
     if time.monotonic() > deadline:
@@ -36,10 +37,13 @@ def shape(name):
     }
 
 
-reference = os.environ.get("TABLE_NAME", "ecs-task-timing-tasks")
-deployed, local = shape(table), shape(reference)
+pairs = [(table, os.environ.get("TABLE_NAME", "ecs-task-timing-tasks")),
+         (rollups, os.environ.get("ROLLUP_TABLE_NAME", "ecs-task-timing-rollups"))]
+shapes = [(shape(deployed), shape(local)) for deployed, local in pairs]
 cloudformation.delete_stack(StackName=stack)
-dynamodb.delete_table(TableName=table)  # DeletionPolicy Retain keeps it; this is a throwaway copy
-if deployed != local:
-    sys.exit(f"infra/template.yaml and devtool create-tables disagree:\n template: {deployed}\n local:    {local}")
-print(f"infra/template.yaml deploys the same table shape as the local stack ({len(deployed['Indexes'])} index).")
+for deployed, _ in pairs:
+    dynamodb.delete_table(TableName=deployed)  # DeletionPolicy Retain keeps it; this is a throwaway copy
+for (deployed, local), (name, _) in zip(shapes, pairs):
+    if deployed != local:
+        sys.exit(f"infra/template.yaml and devtool create-tables disagree on {name}:\n template: {deployed}\n local:    {local}")
+print("infra/template.yaml deploys the same table shapes as the local stack (tasks with 1 index, rollups).")

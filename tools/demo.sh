@@ -31,9 +31,9 @@ ask() { # title, request
   printf "\n## %s\n\n\$ cargo lambda invoke task-summary --data-ascii '%s'\n\n" "$1" "$2"
   python -c 'import json, sys; print(json.load(sys.stdin)["text"])' <<<"$answer"
 }
-ask "With the SOCI index or without? (checkout = baseline, checkout-soci = candidate)" \
-  '{"query":"compare","baseline":{"family":"checkout"},"candidate":{"family":"checkout-soci"},"format":"table"}'
+ask "With the SOCI index or without? (checkout = baseline, checkout-soci = candidate; exact, with the test)" \
+  '{"query":"compare","baseline":{"family":"checkout"},"candidate":{"family":"checkout-soci"},"exact":true,"format":"table"}'
 for family in checkout checkout-soci; do
-  ask "Summary of $family by family and revision, last 24 h" \
+  ask "Summary of $family by family and revision, last 24 h (from the hourly rollups)" \
     "{\"query\":\"summary\",\"family\":\"$family\",\"groupBy\":[\"family\",\"revision\"],\"format\":\"table\"}"
 done

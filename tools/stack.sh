@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack on loopback: moto_server (DynamoDB), the tasks table, and `cargo lambda watch`
+# The local stack on loopback: moto_server (DynamoDB), the tasks and rollup tables, and `cargo lambda watch`
 # serving both functions (task-events, task-summary). Python tools live in .venv (pinned in tools/requirements.txt).
 #
 #   tools/stack.sh up            start what is not running; print `export NAME=value` lines on stdout
@@ -18,6 +18,7 @@ export AWS_ENDPOINT_URL=http://127.0.0.1:$LOCAL_AWS_PORT
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export TABLE_NAME=${TABLE_NAME:-ecs-task-timing-tasks}
+export ROLLUP_TABLE_NAME=${ROLLUP_TABLE_NAME:-ecs-task-timing-rollups}
 export METRICS_NAMESPACE=${METRICS_NAMESPACE:-ECS/TaskTiming}
 export PATH=$VENV/bin:$PATH
 
@@ -96,7 +97,7 @@ up() {
 }
 
 print_exports() {
-  for name in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY TABLE_NAME \
+  for name in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY TABLE_NAME ROLLUP_TABLE_NAME \
     METRICS_NAMESPACE LOCAL_AWS_PORT LAMBDA_INVOKE_PORT; do
     echo "export $name=${!name}"
   done

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::record::TIMING_ROW_ATTRIBUTES;
+use crate::rollup::{MILLIS_PER_HOUR, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY, hour_start, hour_text};
 use crate::store::PARTITION_KEY;
 use crate::timestamp::Timestamp;
 
@@ -53,6 +54,22 @@ impl RecordQuery {
             (":from".to_owned(), AttributeValue::S(self.from.to_string())),
             (":to".to_owned(), AttributeValue::S(last_included.to_string())),
         ]);
+        let filters = self.filter_parts(&mut names, &mut values);
+        QueryParameters {
+            key_condition: "#family = :family AND #createdAt BETWEEN :from AND :to".into(),
+            filter: (!filters.is_empty()).then(|| filters.join(" AND ")),
+            names,
+            values,
+        }
+    }
+
+    /// The optional filters (cluster, launch type, revisions), on attribute names records and rollup
+    /// items share.
+    fn filter_parts(
+        &self,
+        names: &mut HashMap<String, String>,
+        values: &mut HashMap<String, AttributeValue>,
+    ) -> Vec<String> {
         let mut filters = Vec::new();
         if let Some(cluster) = &self.cluster {
             names.insert("#clusterName".into(), "clusterName".into());
@@ -72,9 +89,41 @@ impl RecordQuery {
             }
             filters.push(format!("#revision IN ({})", operands.join(", ")));
         }
+        filters
+    }
+
+    /// The whole hours of createdAt that cover [from, to): `from` rounded down, `to` rounded up.
+    pub fn hour_window(&self) -> (Timestamp, Timestamp) {
+        let from = hour_start(self.from);
+        let to = hour_start(Timestamp::from_millis(self.to.millis() - 1));
+        (from, Timestamp::from_millis(to.millis() + MILLIS_PER_HOUR))
+    }
+
+    /// Query on the rollup table: the family's items of every hour in [`Self::hour_window`] whose slot
+    /// is one of `slots`, with the same optional filters. `#` sorts below `$`, so `<last hour>$` is
+    /// above every key of the last hour.
+    pub fn rollup_parameters(&self, slots: &[&str]) -> QueryParameters {
+        let (first, end) = self.hour_window();
+        let last = Timestamp::from_millis(end.millis() - MILLIS_PER_HOUR);
+        let mut names = HashMap::from([
+            ("#family".to_owned(), ROLLUP_PARTITION_KEY.to_owned()),
+            ("#hourSeries".to_owned(), ROLLUP_SORT_KEY.to_owned()),
+            ("#slot".to_owned(), "slot".to_owned()),
+        ]);
+        let mut values = HashMap::from([
+            (":family".to_owned(), AttributeValue::S(self.family.clone())),
+            (":from".to_owned(), AttributeValue::S(format!("{}#", hour_text(first)))),
+            (":to".to_owned(), AttributeValue::S(format!("{}$", hour_text(last)))),
+        ]);
+        let mut filters = self.filter_parts(&mut names, &mut values);
+        let operands: Vec<String> = (0..slots.len()).map(|i| format!(":slot{i}")).collect();
+        for (operand, slot) in operands.iter().zip(slots) {
+            values.insert(operand.clone(), AttributeValue::S((*slot).to_owned()));
+        }
+        filters.push(format!("#slot IN ({})", operands.join(", ")));
         QueryParameters {
-            key_condition: "#family = :family AND #createdAt BETWEEN :from AND :to".into(),
-            filter: (!filters.is_empty()).then(|| filters.join(" AND ")),
+            key_condition: "#family = :family AND #hourSeries BETWEEN :from AND :to".into(),
+            filter: Some(filters.join(" AND ")),
             names,
             values,
         }
@@ -170,6 +219,33 @@ mod tests {
         assert_eq!(parameters.values[":revision1"], AttributeValue::N("12".into()));
         let expressions = format!("{} {filter}", parameters.key_condition);
         assert!(!expressions.contains("attribute_exists"));
+    }
+
+    #[test]
+    fn rollup_reads_cover_the_enclosing_whole_hours() {
+        let mut query = query();
+        query.from = Timestamp::parse("2026-11-01T10:30:00Z").unwrap();
+        query.to = Timestamp::parse("2026-11-01T12:00:00.001Z").unwrap();
+        let (from, to) = query.hour_window();
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-11-01T10:00:00.000Z".into(), "2026-11-01T13:00:00.000Z".into())
+        );
+        // An edge on the hour stays where it is: [10:00, 12:00) is hours 10 and 11.
+        query.from = Timestamp::parse("2026-11-01T10:00:00Z").unwrap();
+        query.to = Timestamp::parse("2026-11-01T12:00:00Z").unwrap();
+        let parameters = query.rollup_parameters(&["startup", "tasks"]);
+        assert_eq!(parameters.values[":from"], AttributeValue::S("2026-11-01T10#".into()));
+        assert_eq!(parameters.values[":to"], AttributeValue::S("2026-11-01T11$".into()));
+        assert_eq!(
+            parameters.key_condition,
+            "#family = :family AND #hourSeries BETWEEN :from AND :to"
+        );
+        let filter = parameters.filter.unwrap();
+        assert!(filter.ends_with("#slot IN (:slot0, :slot1)"), "{filter}");
+        assert_eq!(parameters.values[":slot1"], AttributeValue::S("tasks".into()));
+        // Every key of hour 11 sorts inside, the first key of hour 12 outside.
+        assert!("2026-11-01T11#tasks#9#z#-" < "2026-11-01T11$" && "2026-11-01T12#a" > "2026-11-01T11$");
     }
 
     #[test]

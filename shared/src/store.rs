@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 
 use crate::query::{PageKey, RecordQuery, timing_row_projection};
 use crate::record::{RECORD_ATTRIBUTES, TaskRecord, TimingRow};
+use crate::rollup::{DEFAULT_ROLLUP_TABLE_NAME, ROLLED_UP};
 
 pub const PARTITION_KEY: &str = "taskArn";
 pub const FAMILY_INDEX: &str = "family-createdAt-index";
@@ -18,14 +19,28 @@ pub const METRICS_EMITTED: &str = "metricsEmitted";
 pub const DEFAULT_TABLE_NAME: &str = "ecs-task-timing-tasks";
 
 /// What one conditional write did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum WriteOutcome {
     /// This version is newer than the stored one (or the first): the record now reflects it.
-    Written { previously_emitted: BTreeSet<String> },
+    Written {
+        previously_emitted: BTreeSet<String>,
+        previously_rolled_up: BTreeSet<String>,
+    },
     /// The stored record already has this version.
-    Duplicate,
+    Duplicate { stored: Option<Box<StoredTask>> },
     /// The stored record has a newer version; this event changed nothing.
-    Stale { stored_version: u64 },
+    Stale {
+        stored_version: u64,
+        stored: Option<Box<StoredTask>>,
+    },
+}
+
+/// The record that refused a write, and the rollup markers it carries: what a later delivery
+/// needs to repair a rollup an earlier invocation did not finish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTask {
+    pub record: TaskRecord,
+    pub rolled_up: BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +53,10 @@ pub enum StoreError {
     },
     #[error("task record could not be converted to or from a DynamoDB item: {0}")]
     Item(#[from] serde_dynamo::Error),
+    #[error(transparent)]
+    RollupItem(#[from] crate::rollup::RollupItemError),
+    #[error("DynamoDB request could not be built: {0}")]
+    Request(String),
     #[error(
         "the request would read more than {limit} records of family {family:?} (the MAX_ROWS limit); \
          narrow the window or the filters"
@@ -56,7 +75,7 @@ pub struct ReadCount {
 
 impl ReadCount {
     /// Counts one Query call and the items it evaluated; refuses once more than `max_rows` were read.
-    fn count_call(&mut self, scanned: i32, max_rows: u64, family: &str) -> Result<(), StoreError> {
+    pub(crate) fn count_call(&mut self, scanned: i32, max_rows: u64, family: &str) -> Result<(), StoreError> {
         self.calls += 1;
         self.items_read += u64::try_from(scanned).unwrap_or(0);
         if self.items_read > max_rows {
@@ -170,33 +189,57 @@ fn number_attribute(item: &HashMap<String, AttributeValue>, name: &str) -> Optio
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
-fn string_set(item: &HashMap<String, AttributeValue>, name: &str) -> BTreeSet<String> {
+pub(crate) fn string_set(item: &HashMap<String, AttributeValue>, name: &str) -> BTreeSet<String> {
     item.get(name)
         .and_then(|value| value.as_ss().ok())
         .map(|set| set.iter().cloned().collect())
         .unwrap_or_default()
 }
 
-/// Classifies a refused write by the version the refusing record holds.
-pub fn refused_outcome(stored: Option<&HashMap<String, AttributeValue>>, version: u64) -> WriteOutcome {
-    match stored.and_then(|item| number_attribute(item, "version")) {
-        Some(stored_version) if stored_version > version => WriteOutcome::Stale { stored_version },
-        _ => WriteOutcome::Duplicate,
-    }
+/// Classifies a refused write by the version the refusing record holds, keeping that record.
+pub fn refused_outcome(
+    stored: Option<HashMap<String, AttributeValue>>,
+    version: u64,
+) -> Result<WriteOutcome, serde_dynamo::Error> {
+    let stored_version = stored.as_ref().and_then(|item| number_attribute(item, "version"));
+    let stored = match stored {
+        None => None,
+        Some(mut item) => {
+            let rolled_up = string_set(&item, ROLLED_UP);
+            item.remove(METRICS_EMITTED);
+            item.remove(ROLLED_UP);
+            Some(Box::new(StoredTask {
+                record: serde_dynamo::from_item(item)?,
+                rolled_up,
+            }))
+        }
+    };
+    Ok(match stored_version {
+        Some(stored_version) if stored_version > version => WriteOutcome::Stale { stored_version, stored },
+        _ => WriteOutcome::Duplicate { stored },
+    })
 }
 
 #[derive(Clone, Debug)]
 pub struct TaskStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
+    pub(crate) rollup_table: String,
 }
 
 impl TaskStore {
+    /// Records in `table`; rollups in the default rollup table until [`Self::with_rollup_table`].
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            rollup_table: DEFAULT_ROLLUP_TABLE_NAME.to_owned(),
         }
+    }
+
+    pub fn with_rollup_table(mut self, rollup_table: impl Into<String>) -> Self {
+        self.rollup_table = rollup_table.into();
+        self
     }
 
     fn error<E: std::error::Error + 'static, R: std::fmt::Debug>(
@@ -204,9 +247,18 @@ impl TaskStore {
         operation: &'static str,
         err: SdkError<E, R>,
     ) -> StoreError {
+        self.error_on(&self.table, operation, err)
+    }
+
+    pub(crate) fn error_on<E: std::error::Error + 'static, R: std::fmt::Debug>(
+        &self,
+        table: &str,
+        operation: &'static str,
+        err: SdkError<E, R>,
+    ) -> StoreError {
         StoreError::Dynamo {
             operation,
-            table: self.table.clone(),
+            table: table.to_owned(),
             message: DisplayErrorContext(err).to_string(),
         }
     }
@@ -234,16 +286,17 @@ impl TaskStore {
                 let old = output.attributes.unwrap_or_default();
                 Ok(WriteOutcome::Written {
                     previously_emitted: string_set(&old, METRICS_EMITTED),
+                    previously_rolled_up: string_set(&old, ROLLED_UP),
                 })
             }
             Err(SdkError::ServiceError(service))
                 if matches!(service.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
-                let stored = match service.err() {
-                    UpdateItemError::ConditionalCheckFailedException(refusal) => refusal.item(),
+                let stored = match service.into_err() {
+                    UpdateItemError::ConditionalCheckFailedException(refusal) => refusal.item,
                     _ => None,
                 };
-                Ok(refused_outcome(stored, record.version))
+                Ok(refused_outcome(stored, record.version)?)
             }
             Err(err) => Err(self.error("UpdateItem", err)),
         }
@@ -464,13 +517,35 @@ mod tests {
 
     #[test]
     fn refusals_are_duplicate_or_stale() {
-        let stored = |v: &str| HashMap::from([("version".to_owned(), AttributeValue::N(v.into()))]);
-        assert_eq!(refused_outcome(Some(&stored("7")), 7), WriteOutcome::Duplicate);
+        let stored = |version: u64| {
+            let mut record = pending();
+            record.version = version;
+            let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record).unwrap();
+            item.insert(ROLLED_UP.into(), AttributeValue::Ss(vec!["task".into()]));
+            item.insert(METRICS_EMITTED.into(), AttributeValue::Ss(vec!["TasksStarted".into()]));
+            (item, record)
+        };
+        let (item, record) = stored(7);
+        let task = Some(Box::new(StoredTask {
+            record,
+            rolled_up: BTreeSet::from(["task".to_owned()]),
+        }));
         assert_eq!(
-            refused_outcome(Some(&stored("9")), 7),
-            WriteOutcome::Stale { stored_version: 9 }
+            refused_outcome(Some(item), 7).unwrap(),
+            WriteOutcome::Duplicate { stored: task }
         );
-        assert_eq!(refused_outcome(None, 7), WriteOutcome::Duplicate);
+        let (item, _) = stored(9);
+        assert!(matches!(
+            refused_outcome(Some(item), 7).unwrap(),
+            WriteOutcome::Stale {
+                stored_version: 9,
+                stored: Some(_)
+            }
+        ));
+        assert_eq!(
+            refused_outcome(None, 7).unwrap(),
+            WriteOutcome::Duplicate { stored: None }
+        );
     }
 
     #[test]

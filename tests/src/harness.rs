@@ -12,30 +12,37 @@ use task_events::{Config, Handler, HandlerError, MemorySink, Response};
 use task_summary::request::Limits;
 use task_summary::token::TokenKey;
 
-use crate::local::{Error, create_tasks_table, dynamodb_from_env, unique_name};
+use crate::local::{Error, create_tables, dynamodb_from_env, unique_name};
 
 pub struct TestStack {
     pub handler: Arc<Handler<MemorySink>>,
     pub store: TaskStore,
     pub table: String,
+    pub rollup_table: String,
 }
 
 impl TestStack {
-    /// A new, empty table and a handler that writes to it.
+    /// New, empty tables (records and rollups) and a handler that writes to them.
     pub async fn new() -> Result<TestStack, Error> {
-        let client = dynamodb_from_env().await?;
+        Self::with_client(dynamodb_from_env().await?).await
+    }
+
+    /// The same, with a client of the caller's (one that injects faults, or counts requests).
+    pub async fn with_client(client: aws_sdk_dynamodb::Client) -> Result<TestStack, Error> {
         let table = unique_name("test-tasks");
-        create_tasks_table(&client, &table).await?;
+        let rollup_table = create_tables(&client, &table).await?;
         let config = Config {
             table_name: table.clone(),
+            rollup_table_name: rollup_table.clone(),
             metrics_namespace: "Test/TaskTiming".into(),
             retention_days: 90,
         };
-        let store = TaskStore::new(client, table.clone());
+        let store = TaskStore::new(client, table.clone()).with_rollup_table(rollup_table.clone());
         Ok(TestStack {
             handler: Arc::new(Handler::new(store.clone(), config, MemorySink::default())),
             store,
             table,
+            rollup_table,
         })
     }
 
@@ -43,6 +50,7 @@ impl TestStack {
     pub fn summary(&self, limits: Limits, query_page_size: Option<i32>) -> task_summary::Handler {
         let config = task_summary::Config {
             table_name: self.table.clone(),
+            rollup_table_name: self.rollup_table.clone(),
             limits,
             query_page_size,
             token_key: None,

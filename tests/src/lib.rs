@@ -1,6 +1,8 @@
 //! Test and demo tooling for ecs-task-timing (not shipped): the event-stream generator, the local
 //! stack helpers, and the integration tests under tests/.
 
+pub mod faults;
 pub mod generator;
 pub mod harness;
 pub mod local;
+pub mod replay;

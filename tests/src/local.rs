@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
+use shared::rollup::{ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY};
 use shared::store::{FAMILY_INDEX, PARTITION_KEY};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -77,6 +78,33 @@ pub async fn create_tasks_table(client: &Client, name: &str) -> Result<(), Error
         .send()
         .await?;
     Ok(())
+}
+
+/// Creates the rollup table (idempotent): `family` and `hourSeries`, as in infra/.
+pub async fn create_rollup_table(client: &Client, name: &str) -> Result<(), Error> {
+    let created = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(string_attribute(ROLLUP_PARTITION_KEY)?)
+        .attribute_definitions(string_attribute(ROLLUP_SORT_KEY)?)
+        .key_schema(key(ROLLUP_PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(ROLLUP_SORT_KEY, KeyType::Range)?)
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
+        Err(err) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string().into()),
+    }
+}
+
+/// The tasks table and its rollup table (`<name>-rollups`), both created; returns the rollup table's name.
+pub async fn create_tables(client: &Client, name: &str) -> Result<String, Error> {
+    create_tasks_table(client, name).await?;
+    let rollups = format!("{name}-rollups");
+    create_rollup_table(client, &rollups).await?;
+    Ok(rollups)
 }
 
 /// A table name no other test run uses.

@@ -96,7 +96,7 @@ async fn summary_statistics_equal_independent_figures_across_many_pages() {
     let (stack, tasks) = dataset(11).await;
     // Seven items per Query call, so the summary must follow about a dozen pages.
     let handler = stack.summary(Limits::default(), Some(7));
-    let answer = ask(&handler, json!({"query": "summary", "family": "web"}))
+    let answer = ask(&handler, json!({"query": "summary", "family": "web", "exact": true}))
         .await
         .unwrap();
 
@@ -145,7 +145,7 @@ async fn compare_tells_the_index_revision_apart() {
     let side = |revision: u32| json!({"family": "web", "revisions": [revision]});
     let answer = ask(
         &handler,
-        json!({"query": "compare", "baseline": side(3), "candidate": side(4), "phases": ["imagePull", "provisioning"]}),
+        json!({"query": "compare", "baseline": side(3), "candidate": side(4), "phases": ["imagePull", "provisioning"], "exact": true}),
     )
     .await
     .unwrap();
@@ -272,7 +272,7 @@ async fn filters_window_edges_and_limits() {
     let handler = stack.summary(Limits::default(), None);
     let count = |answer: &Value| answer["read"]["itemsMatched"].as_u64().unwrap();
     let summary = |extra: Value| {
-        let mut request = json!({"query": "summary", "family": "web"});
+        let mut request = json!({"query": "summary", "family": "web", "exact": true});
         request
             .as_object_mut()
             .unwrap()
@@ -300,7 +300,7 @@ async fn filters_window_edges_and_limits() {
     );
     assert_eq!(
         count(
-            &ask(&handler, json!({"query": "summary", "family": "api"}))
+            &ask(&handler, json!({"query": "summary", "family": "api", "exact": true}))
                 .await
                 .unwrap()
         ),
@@ -347,12 +347,13 @@ async fn filters_window_edges_and_limits() {
 #[tokio::test]
 async fn invalid_requests_never_reach_the_store() {
     let stack = TestStack::new().await.unwrap();
-    // A handler whose table does not exist: any read would fail with StoreUnavailable.
+    // A handler whose tables do not exist: any read would fail with StoreUnavailable.
     let mut stack = stack;
     stack.store = shared::store::TaskStore::new(
         task_timing_tests::local::dynamodb_from_env().await.unwrap(),
         "no-such-table",
-    );
+    )
+    .with_rollup_table("no-such-rollup-table");
     let handler = stack.summary(Limits::default(), None);
     for request in [
         json!({"query": "summary", "family": ""}),

@@ -9,6 +9,7 @@ use serde::Serialize;
 use shared::event::{EventError, parse_event};
 use shared::metrics::{DEFAULT_NAMESPACE, due_keys, emf_document, ledger_keys};
 use shared::record::TaskRecord;
+use shared::rollup::{DEFAULT_ROLLUP_TABLE_NAME, Marker, due_markers};
 use shared::store::{DEFAULT_TABLE_NAME, StoreError, TaskStore, WriteOutcome};
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
@@ -16,6 +17,7 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub table_name: String,
+    pub rollup_table_name: String,
     pub metrics_namespace: String,
     pub retention_days: u32,
 }
@@ -25,7 +27,7 @@ pub struct Config {
 pub struct ConfigError(String);
 
 impl Config {
-    /// Reads TABLE_NAME, METRICS_NAMESPACE and RETENTION_DAYS through `lookup` (the environment in main).
+    /// Reads TABLE_NAME, ROLLUP_TABLE_NAME, METRICS_NAMESPACE and RETENTION_DAYS through `lookup` (the environment in main).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let retention_days = match lookup("RETENTION_DAYS") {
             None => DEFAULT_RETENTION_DAYS,
@@ -45,8 +47,10 @@ impl Config {
             )));
         }
         let table_name = lookup("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned());
+        let rollup_table_name = lookup("ROLLUP_TABLE_NAME").unwrap_or_else(|| DEFAULT_ROLLUP_TABLE_NAME.to_owned());
         Ok(Config {
             table_name,
+            rollup_table_name,
             metrics_namespace,
             retention_days,
         })
@@ -101,7 +105,7 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Written,
@@ -127,6 +131,24 @@ pub struct Response {
     pub version: u64,
     /// Metric keys this invocation emitted (empty for duplicates and stale events).
     pub metrics_emitted: Vec<String>,
+    /// Markers this invocation added to the hourly rollups (a duplicate or stale delivery adds those
+    /// an earlier invocation left undone).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rolled_up: Vec<&'static str>,
+    /// Rollup transactions DynamoDB cancelled for a conflict with another one, then retried.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rollup_conflicts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The second step of a delivery: markers known on the record but not yet in the rollups.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingRollup {
+    pub record: TaskRecord,
+    pub markers: Vec<Marker>,
 }
 
 pub struct Handler<S: MetricsSink> {
@@ -163,6 +185,19 @@ impl<S: MetricsSink> Handler<S> {
     }
 
     async fn process(&self, payload: &[u8]) -> Result<Response, HandlerError> {
+        let (mut response, pending) = self.write_record(payload).await?;
+        if let Some(pending) = pending {
+            let report = self.store.roll_up(&pending.record, &pending.markers).await?;
+            response.rolled_up = report.rolled_up.iter().map(|marker| marker.name()).collect();
+            response.rollup_conflicts = report.conflicts;
+        }
+        Ok(response)
+    }
+
+    /// The first step: the versioned write of the record (one DynamoDB call) and the EMF document
+    /// for what it made known. Returns what the rollups still lack, from this record when it was
+    /// written, else from the stored record that refused it (a repair).
+    pub async fn write_record(&self, payload: &[u8]) -> Result<(Response, Option<PendingRollup>), HandlerError> {
         let event = parse_event(payload)?;
         // The metric timestamp is when the state changed (the event time), so a delayed or retried
         // delivery still lands its datapoints on the right minute.
@@ -176,18 +211,34 @@ impl<S: MetricsSink> Handler<S> {
             task_arn: record.task_arn.clone(),
             version: record.version,
             metrics_emitted,
+            rolled_up: Vec::new(),
+            rollup_conflicts: 0,
         };
-        match self.store.write(&record, &ledger).await? {
-            WriteOutcome::Duplicate => Ok(respond(Outcome::Duplicate, Vec::new())),
-            WriteOutcome::Stale { .. } => Ok(respond(Outcome::Stale, Vec::new())),
-            WriteOutcome::Written { previously_emitted } => {
+        let pending = |record: TaskRecord, rolled_up: &std::collections::BTreeSet<String>| {
+            let markers = due_markers(&record, rolled_up);
+            (!markers.is_empty()).then_some(PendingRollup { record, markers })
+        };
+        Ok(match self.store.write(&record, &ledger).await? {
+            WriteOutcome::Duplicate { stored } => (
+                respond(Outcome::Duplicate, Vec::new()),
+                stored.and_then(|stored| pending(stored.record, &stored.rolled_up)),
+            ),
+            WriteOutcome::Stale { stored, .. } => (
+                respond(Outcome::Stale, Vec::new()),
+                stored.and_then(|stored| pending(stored.record, &stored.rolled_up)),
+            ),
+            WriteOutcome::Written {
+                previously_emitted,
+                previously_rolled_up,
+            } => {
                 let due = due_keys(&ledger, &previously_emitted);
                 if let Some(document) = emf_document(&self.config.metrics_namespace, &record, &due, timestamp) {
                     self.sink.emit(&document.to_line());
                 }
-                Ok(respond(Outcome::Written, due.into_iter().collect()))
+                let response = respond(Outcome::Written, due.into_iter().collect());
+                (response, pending(record, &previously_rolled_up))
             }
-        }
+        })
     }
 }
 
@@ -211,6 +262,7 @@ mod tests {
             config,
             Config {
                 table_name: "ecs-task-timing-tasks".into(),
+                rollup_table_name: "ecs-task-timing-rollups".into(),
                 metrics_namespace: "ECS/TaskTiming".into(),
                 retention_days: 90
             }

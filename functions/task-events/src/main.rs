@@ -12,7 +12,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_lookup(|name| std::env::var(name).ok())?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
+    let store = TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone())
+        .with_rollup_table(config.rollup_table_name.clone());
     let handler = Handler::new(store, config, StdoutSink);
     let handler = &handler;
     // The payload stays raw JSON: the handler parses it once, straight into the typed event.

@@ -69,14 +69,14 @@ pub struct PhaseComparison {
     pub verdict: String,
 }
 
-fn ratio(candidate: Option<f64>, baseline: Option<f64>) -> Option<f64> {
+pub(crate) fn ratio(candidate: Option<f64>, baseline: Option<f64>) -> Option<f64> {
     match (candidate, baseline) {
         (Some(c), Some(b)) if b != 0.0 => Some((c / b * 10_000.0).round() / 10_000.0),
         _ => None,
     }
 }
 
-fn difference(candidate: Option<f64>, baseline: Option<f64>) -> Option<f64> {
+pub(crate) fn difference(candidate: Option<f64>, baseline: Option<f64>) -> Option<f64> {
     Some(millis_rounded(candidate? - baseline?))
 }
 
@@ -174,6 +174,7 @@ pub struct CompareAnswer {
     pub baseline: Side,
     pub candidate: Side,
     pub source: &'static str,
+    pub precision: &'static str,
     pub method: Method,
     pub phases: Vec<PhaseComparison>,
 }

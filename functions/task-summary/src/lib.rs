@@ -5,6 +5,7 @@ pub mod answer;
 pub mod compare;
 pub mod listing;
 pub mod request;
+pub mod rollups;
 pub mod table;
 pub mod token;
 
@@ -13,19 +14,25 @@ use std::collections::BTreeMap;
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 use shared::query::RecordQuery;
+use shared::rollup::{COUNTS_SLOT, DEFAULT_ROLLUP_TABLE_NAME};
 use shared::store::{DEFAULT_TABLE_NAME, ReadCount, StoreError, TaskStore};
 use shared::timestamp::Timestamp;
 use shared::timing::Phase;
 
-use answer::{Accumulator, KeyPart, TaskCounts, group_key, summary_answer};
+use answer::{Accumulator, GroupSummary, KeyPart, SummaryAnswer, TaskCounts, group_key, summary_answer};
 use compare::{CompareAnswer, METHOD, Side, compare_phase};
 use listing::TasksAnswer;
 use request::{CompareQuery, Format, Limits, Query, RequestError, SummaryQuery, TasksQuery, parse_request};
+use rollups::{
+    ROLLUP_METHOD, ROLLUP_PERCENTILES, ROLLUP_PRECISION, RollupAccumulator, RollupGroups, rollup_compare_phase,
+    rollup_group_key, rollup_phase_stats,
+};
 use token::{PageToken, TokenKey};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
+    pub rollup_table_name: String,
     pub limits: Limits,
     /// Items one Query call may evaluate (None: DynamoDB's 1 MB pages).
     pub query_page_size: Option<i32>,
@@ -55,7 +62,7 @@ fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
 }
 
 impl Config {
-    /// Reads TABLE_NAME, MAX_WINDOW_DAYS, MAX_ROWS, MAX_TASKS_LIMIT, QUERY_PAGE_SIZE and TOKEN_SECRET.
+    /// Reads TABLE_NAME, ROLLUP_TABLE_NAME, MAX_WINDOW_DAYS, MAX_ROWS, MAX_TASKS_LIMIT, QUERY_PAGE_SIZE and TOKEN_SECRET.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let defaults = Limits::default();
         let limits = Limits {
@@ -73,6 +80,7 @@ impl Config {
             .map_err(ConfigError)?;
         Ok(Config {
             table_name: lookup("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned()),
+            rollup_table_name: lookup("ROLLUP_TABLE_NAME").unwrap_or_else(|| DEFAULT_ROLLUP_TABLE_NAME.to_owned()),
             limits,
             query_page_size,
             token_key,
@@ -184,25 +192,125 @@ impl Handler {
         Ok((groups, read))
     }
 
-    async fn summary(&self, query: SummaryQuery) -> Result<answer::SummaryAnswer, HandlerError> {
-        let (groups, read) = self
-            .read_groups(
-                &query.filters,
-                &query.phases,
-                &query.group_by,
-                self.config.limits.max_rows,
-            )
+    /// The rollup items of the query's hour window, folded by group. Returns the filters with the
+    /// window widened to the whole hours the rollups answered for.
+    async fn read_rollup_groups(
+        &self,
+        filters: &RecordQuery,
+        phases: &[Phase],
+        group_by: &[request::GroupBy],
+        max_items: u64,
+    ) -> Result<(RecordQuery, RollupGroups, ReadCount), StoreError> {
+        let mut slots: Vec<&str> = phases.iter().map(|phase| phase.name()).collect();
+        slots.push(COUNTS_SLOT);
+        let mut groups = RollupGroups::new();
+        let read = self
+            .store
+            .for_each_rollup_item(filters, &slots, self.config.query_page_size, max_items, |item| {
+                groups
+                    .entry(rollup_group_key(&item, group_by))
+                    .or_default()
+                    .add(&item, phases);
+            })
             .await?;
-        Ok(summary_answer(
-            query.filters,
-            &query.group_by,
-            &query.phases,
+        let (from, to) = filters.hour_window();
+        let widened = RecordQuery {
+            from,
+            to,
+            ..filters.clone()
+        };
+        Ok((widened, groups, read))
+    }
+
+    async fn summary(&self, query: SummaryQuery) -> Result<SummaryAnswer, HandlerError> {
+        let max_rows = self.config.limits.max_rows;
+        if query.exact {
+            let (groups, read) = self
+                .read_groups(&query.filters, &query.phases, &query.group_by, max_rows)
+                .await?;
+            return Ok(summary_answer(
+                query.filters,
+                &query.group_by,
+                &query.phases,
+                groups,
+                read,
+            ));
+        }
+        let (filters, groups, read) = self
+            .read_rollup_groups(&query.filters, &query.phases, &query.group_by, max_rows)
+            .await?;
+        let groups = groups
+            .into_iter()
+            .map(|(key, accumulator)| GroupSummary {
+                key: query.group_by.iter().map(|d| d.name()).zip(key).collect(),
+                counts: accumulator.counts,
+                phases: query
+                    .phases
+                    .iter()
+                    .zip(accumulator.phases.iter().chain(std::iter::repeat(&Default::default())))
+                    .map(|(phase, rollup)| rollup_phase_stats(*phase, rollup))
+                    .collect(),
+            })
+            .collect();
+        Ok(SummaryAnswer {
+            query: "summary",
+            filters,
+            group_by: query.group_by.iter().map(|d| d.name()).collect(),
+            source: "rollups",
+            precision: ROLLUP_PRECISION,
+            percentiles: ROLLUP_PERCENTILES,
+            read: read.into(),
             groups,
-            read,
-        ))
+        })
     }
 
     async fn compare(&self, query: CompareQuery) -> Result<CompareAnswer, HandlerError> {
+        if query.exact {
+            return self.exact_compare(query).await;
+        }
+        let max_rows = self.config.limits.max_rows;
+        let (baseline_filters, baseline, baseline_read) = self
+            .read_rollup_groups(&query.baseline, &query.phases, &[], max_rows)
+            .await?;
+        let remaining = max_rows.saturating_sub(baseline_read.items_read);
+        let (candidate_filters, candidate, candidate_read) = self
+            .read_rollup_groups(&query.candidate, &query.phases, &[], remaining)
+            .await?;
+        let side = |groups: RollupGroups| groups.into_values().next().unwrap_or_default();
+        let (baseline, candidate): (RollupAccumulator, RollupAccumulator) = (side(baseline), side(candidate));
+        let empty = Default::default();
+        let phases = query
+            .phases
+            .iter()
+            .enumerate()
+            .map(|(i, phase)| {
+                rollup_compare_phase(
+                    *phase,
+                    baseline.phases.get(i).unwrap_or(&empty),
+                    candidate.phases.get(i).unwrap_or(&empty),
+                )
+            })
+            .collect();
+        Ok(CompareAnswer {
+            query: "compare",
+            baseline: Side {
+                filters: baseline_filters,
+                counts: baseline.counts,
+                read: baseline_read.into(),
+            },
+            candidate: Side {
+                filters: candidate_filters,
+                counts: candidate.counts,
+                read: candidate_read.into(),
+            },
+            source: "rollups",
+            precision: ROLLUP_PRECISION,
+            method: ROLLUP_METHOD,
+            phases,
+        })
+    }
+
+    async fn exact_compare(&self, query: CompareQuery) -> Result<CompareAnswer, HandlerError> {
         // One group per side; the row limit bounds both reads together.
         let (baseline, baseline_read) = self
             .read_groups(&query.baseline, &query.phases, &[], self.config.limits.max_rows)
@@ -232,6 +340,7 @@ impl Handler {
             baseline: side(query.baseline, baseline.counts, baseline_read),
             candidate: side(query.candidate, candidate.counts, candidate_read),
             source: "records",
+            precision: rollups::EXACT_PRECISION,
             method: METHOD,
             phases,
         })

@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
         }
     };
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
+    let store = TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone())
+        .with_rollup_table(config.rollup_table_name.clone());
     let handler = Handler::new(store, config, token_key);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {

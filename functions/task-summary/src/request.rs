@@ -78,6 +78,14 @@ impl GroupBy {
             GroupBy::ImageDigest => "imageDigest",
         }
     }
+
+    /// Whether the hourly rollups keep this dimension (their series key).
+    pub fn in_rollups(self) -> bool {
+        matches!(
+            self,
+            GroupBy::Family | GroupBy::Revision | GroupBy::Cluster | GroupBy::LaunchType
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +93,8 @@ pub struct SummaryQuery {
     pub filters: RecordQuery,
     pub phases: Vec<Phase>,
     pub group_by: Vec<GroupBy>,
+    /// Read every record instead of the hourly rollups.
+    pub exact: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +102,7 @@ pub struct CompareQuery {
     pub baseline: RecordQuery,
     pub candidate: RecordQuery,
     pub phases: Vec<Phase>,
+    pub exact: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +147,7 @@ struct RawRequest {
     limit: Option<u64>,
     next_token: Option<String>,
     format: Option<String>,
+    exact: Option<bool>,
 }
 
 const FILTER_FIELDS: [&str; 6] = ["cluster", "family", "revisions", "launchType", "from", "to"];
@@ -157,6 +169,7 @@ impl RawRequest {
             ("limit", self.limit.is_some()),
             ("nextToken", self.next_token.is_some()),
             ("format", self.format.is_some()),
+            ("exact", self.exact.is_some()),
         ];
         flags
             .into_iter()
@@ -210,15 +223,27 @@ pub fn parse_request(payload: &[u8], limits: &Limits, now: Timestamp, key: &Toke
     };
     let query = match raw.query.as_deref() {
         Some("summary") => {
-            raw.allow_only("query \"summary\"", &with(&["phases", "groupBy"], true))?;
+            raw.allow_only("query \"summary\"", &with(&["phases", "groupBy", "exact"], true))?;
+            let exact = raw.exact.unwrap_or(false);
+            let group_by = group_by(raw.group_by.as_deref())?;
+            if let Some(dimension) = group_by.iter().find(|d| !exact && !d.in_rollups()) {
+                return invalid(format!(
+                    "groupBy: {:?} needs \"exact\": true (the hourly rollups are kept by family, revision, cluster and launchType)",
+                    dimension.name()
+                ));
+            }
             Query::Summary(SummaryQuery {
                 filters: filters(&raw, "", limits, now)?,
                 phases: phases(raw.phases.as_deref())?,
-                group_by: group_by(raw.group_by.as_deref())?,
+                group_by,
+                exact,
             })
         }
         Some("compare") => {
-            raw.allow_only("query \"compare\"", &with(&["baseline", "candidate", "phases"], false))?;
+            raw.allow_only(
+                "query \"compare\"",
+                &with(&["baseline", "candidate", "phases", "exact"], false),
+            )?;
             let side = |side: &Option<Box<RawRequest>>, name: &str| -> Result<RecordQuery, RequestError> {
                 let Some(side) = side else {
                     return invalid(format!("{name}: required for query \"compare\" (an object of filters)"));
@@ -230,6 +255,7 @@ pub fn parse_request(payload: &[u8], limits: &Limits, now: Timestamp, key: &Toke
                 baseline: side(&raw.baseline, "baseline")?,
                 candidate: side(&raw.candidate, "candidate")?,
                 phases: phases(raw.phases.as_deref())?,
+                exact: raw.exact.unwrap_or(false),
             })
         }
         Some("tasks") => {

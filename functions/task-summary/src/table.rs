@@ -75,9 +75,10 @@ fn describe_filters(filters: &RecordQuery) -> String {
     parts.join(", ")
 }
 
-fn describe_read(read: &Read) -> String {
+fn describe_read(read: &Read, source: &str) -> String {
+    let items = if source == "rollups" { "rollup items" } else { "records" };
     format!(
-        "{} records read, {} matched, {} Query call{}",
+        "{} {items} read, {} matched, {} Query call{}",
         read.items_read,
         read.items_matched,
         read.query_calls,
@@ -87,10 +88,11 @@ fn describe_read(read: &Read) -> String {
 
 pub fn summary_table(answer: &SummaryAnswer) -> String {
     let mut text = format!(
-        "Summary: {} ({}). Seconds; percentiles by {}.\n\n",
+        "Summary: {} ({}). Seconds; percentiles by {}. Precision: {}.\n\n",
         describe_filters(&answer.filters),
-        describe_read(&answer.read),
-        answer.percentiles
+        describe_read(&answer.read, answer.source),
+        answer.percentiles,
+        answer.precision
     );
     let key_headers: Vec<(&str, Align)> = answer.group_by.iter().map(|name| (*name, Left)).collect();
     let key_cells = |group: &crate::answer::GroupSummary| -> Vec<String> {
@@ -149,11 +151,12 @@ pub fn summary_table(answer: &SummaryAnswer) -> String {
 
 pub fn compare_table(answer: &CompareAnswer) -> String {
     let mut text = format!(
-        "Compare: baseline = {} ({}); candidate = {} ({}).\nSeconds; differences are candidate − baseline (negative: candidate faster).\n\n",
+        "Compare: baseline = {} ({}); candidate = {} ({}).\nSeconds; differences are candidate − baseline (negative: candidate faster). Precision: {}.\n\n",
         describe_filters(&answer.baseline.filters),
-        describe_read(&answer.baseline.read),
+        describe_read(&answer.baseline.read, answer.source),
         describe_filters(&answer.candidate.filters),
-        describe_read(&answer.candidate.read),
+        describe_read(&answer.candidate.read, answer.source),
+        answer.precision,
     );
     let arrow = |base: Option<f64>, cand: Option<f64>| format!("{} → {}", seconds(base), seconds(cand));
     let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.3}"));
@@ -220,7 +223,7 @@ pub fn tasks_table(answer: &TasksAnswer) -> String {
         "Tasks, newest first: {} ({} shown; {}).\n\n",
         describe_filters(&answer.filters),
         answer.count,
-        describe_read(&answer.read)
+        describe_read(&answer.read, "records")
     );
     let mut headers = vec![
         ("task id", Left),

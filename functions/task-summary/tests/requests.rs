@@ -47,7 +47,7 @@ fn filters_are_normalised() {
     let request = json!({"query": "summary", "family": "web", "revisions": [12, 3, 12],
         "cluster": "arn:aws:ecs:eu-west-1:111122223333:cluster/prod", "launchType": "FARGATE",
         "from": "2026-11-01T00:00:00+01:00", "to": "2026-11-02T00:00:00Z",
-        "phases": ["startup", "imagePull"], "groupBy": ["imageDigest"], "format": "table"});
+        "phases": ["startup", "imagePull"], "groupBy": ["imageDigest"], "format": "table", "exact": true});
     let parsed = parse_request(request.to_string().as_bytes(), &Limits::default(), now(), &key()).unwrap();
     assert_eq!(parsed.format, Format::Table);
     let Query::Summary(summary) = parsed.query else {
@@ -174,6 +174,18 @@ fn every_bad_request_gets_a_specific_message() {
         (
             json!({"query": "tasks", "family": "web", "groupBy": ["family"]}),
             "field `groupBy` does not apply to query \"tasks\"",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "groupBy": ["family", "availabilityZone"]}),
+            "groupBy: \"availabilityZone\" needs \"exact\": true (the hourly rollups are kept by family, revision, cluster and launchType)",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "exact": "yes"}),
+            "exact: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            json!({"query": "tasks", "family": "web", "exact": true}),
+            "field `exact` does not apply to query \"tasks\"",
         ),
         (json!(["summary"]), "request is not a valid JSON object"),
     ];

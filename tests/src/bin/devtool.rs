@@ -1,6 +1,7 @@
 //! Developer tool behind `make local-up` and `make demo` (not shipped).
 //!
-//!   devtool create-tables          create the tasks table named by TABLE_NAME (idempotent)
+//!   devtool create-tables          create the tasks table named by TABLE_NAME and the rollup table
+//!                                  named by ROLLUP_TABLE_NAME (idempotent)
 //!   devtool demo-events DIR [SEED] write the demo's deliveries as DIR/events/0001.json, ... and the
 //!                                  generator's own durations as DIR/truth.json
 //!   devtool report DIR             per-task table of the demo's tasks, read back from DynamoDB through
@@ -9,9 +10,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
+use shared::rollup::DEFAULT_ROLLUP_TABLE_NAME;
 use shared::store::{DEFAULT_TABLE_NAME, TaskStore};
 use task_timing_tests::generator::{Profile, demo_stream};
-use task_timing_tests::local::{Error, create_tasks_table, dynamodb_from_env};
+use task_timing_tests::local::{Error, create_rollup_table, create_tasks_table, dynamodb_from_env};
 
 /// Chosen so that the demo shows a failed start and a Spot interruption among its 16 tasks.
 const DEMO_SEED: u64 = 9;
@@ -24,7 +26,12 @@ fn table_name() -> String {
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["create-tables"] => create_tasks_table(&dynamodb_from_env().await?, &table_name()).await,
+        ["create-tables"] => {
+            let client = dynamodb_from_env().await?;
+            create_tasks_table(&client, &table_name()).await?;
+            let rollups = std::env::var("ROLLUP_TABLE_NAME").unwrap_or_else(|_| DEFAULT_ROLLUP_TABLE_NAME.to_owned());
+            create_rollup_table(&client, &rollups).await
+        }
         ["demo-events", dir, rest @ ..] => {
             let seed = rest
                 .first()

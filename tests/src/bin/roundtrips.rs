@@ -11,7 +11,7 @@ use fastrand::Rng;
 use shared::store::TaskStore;
 use task_events::{Config, Handler, MemorySink, Outcome};
 use task_timing_tests::generator::{Profile, deliveries, lifecycle};
-use task_timing_tests::local::{Error, create_tasks_table, dynamodb_from_env, unique_name};
+use task_timing_tests::local::{Error, create_tables, dynamodb_from_env, unique_name};
 
 #[derive(Debug, Default, Clone)]
 struct RequestCounter(Arc<AtomicUsize>);
@@ -35,15 +35,17 @@ impl Intercept for RequestCounter {
 async fn main() -> Result<(), Error> {
     let plain = dynamodb_from_env().await?;
     let table = unique_name("bench-roundtrips");
-    create_tasks_table(&plain, &table).await?;
+    let rollup_table = create_tables(&plain, &table).await?;
     let counter = RequestCounter::default();
     let client = aws_sdk_dynamodb::Client::from_conf(plain.config().to_builder().interceptor(counter.clone()).build());
     let config = Config {
         table_name: table.clone(),
+        rollup_table_name: rollup_table.clone(),
         metrics_namespace: "Bench".into(),
         retention_days: 90,
     };
-    let handler = Handler::new(TaskStore::new(client, table), config, MemorySink::default());
+    let store = TaskStore::new(client, table).with_rollup_table(rollup_table);
+    let handler = Handler::new(store, config, MemorySink::default());
 
     let mut rng = Rng::with_seed(5);
     let tasks: Vec<_> = (0..50)

@@ -75,13 +75,14 @@ async fn main() -> Result<(), Error> {
         let load_time = started.elapsed();
         let config = task_summary::Config {
             table_name: table.clone(),
+            rollup_table_name: format!("{table}-rollups"),
             limits: Limits::default(),
             query_page_size: None,
             token_key: None,
         };
         let key = TokenKey::random()?;
         let handler = task_summary::Handler::new(TaskStore::new(client.clone(), table.clone()), config, key);
-        let request = json!({"query": "summary", "family": "orders", "from": "2026-10-22T00:00:00Z", "to": "2026-11-22T00:00:00Z"});
+        let request = json!({"query": "summary", "family": "orders", "from": "2026-10-22T00:00:00Z", "to": "2026-11-22T00:00:00Z", "exact": true});
         let (cpu_before, started) = (thread_cpu_nanos(), Instant::now());
         let answer = handler.handle(request.to_string().as_bytes()).await?;
         let (wall, cpu) = (started.elapsed(), thread_cpu_nanos() - cpu_before);

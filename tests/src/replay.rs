@@ -1,0 +1,245 @@
+//! Replays event streams through the real task-events handler with concurrent workers, and checks
+//! the rollups against the generator's truth. Used by the rollup tests and `make loadtest`.
+//!
+//! An invocation may "die" between its two DynamoDB calls: the worker runs only the first step
+//! (the record write and the EMF line) and puts the event back at the end of the queue, as Lambda's
+//! asynchronous retry would deliver it again.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use shared::rollup::{COUNTS_SLOT, Counts, Delta, PhaseRollup, RollupItem};
+use shared::timing::Phase;
+use task_events::{Handler, MemorySink, Outcome};
+
+use crate::generator::Lifecycle;
+use crate::local::Error;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayPlan {
+    pub workers: usize,
+    /// Share of invocations that die after the record write, before the rollup transaction.
+    pub die_rate: f64,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReplayFigures {
+    pub deliveries: usize,
+    pub invocations: usize,
+    pub deaths: usize,
+    pub written: usize,
+    pub duplicate: usize,
+    pub stale: usize,
+    /// Duplicate or stale deliveries that rolled up what a dead invocation left undone.
+    pub repairs: usize,
+    pub rollup_conflicts: u64,
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Display for ReplayFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} deliveries, {} invocations ({} died between the two calls and were retried); \
+             {} written, {} duplicate, {} stale; {} repairs; {} transaction conflicts retried; {:.1} s \
+             ({:.0} invocations/s)",
+            self.deliveries,
+            self.invocations,
+            self.deaths,
+            self.written,
+            self.duplicate,
+            self.stale,
+            self.repairs,
+            self.rollup_conflicts,
+            self.elapsed.as_secs_f64(),
+            self.invocations as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        )
+    }
+}
+
+/// Delivers `events` (in order, from a shared queue) through `workers` concurrent invocations.
+pub async fn replay(
+    handler: Arc<Handler<MemorySink>>,
+    events: Vec<Value>,
+    plan: ReplayPlan,
+) -> Result<ReplayFigures, Error> {
+    let started = Instant::now();
+    let deliveries = events.len();
+    let queue = Arc::new(Mutex::new(events.into_iter().collect::<VecDeque<Value>>()));
+    let mut workers = Vec::new();
+    for worker in 0..plan.workers {
+        let (handler, queue) = (handler.clone(), queue.clone());
+        let mut rng = fastrand::Rng::with_seed(plan.seed.wrapping_add(worker as u64));
+        workers.push(tokio::spawn(async move {
+            let mut figures = ReplayFigures::default();
+            loop {
+                let next = queue.lock().map_err(|_| "queue poisoned")?.pop_front();
+                let Some(event) = next else { break };
+                let payload = event.to_string();
+                figures.invocations += 1;
+                let response = if rng.f64() < plan.die_rate {
+                    handler.write_record(payload.as_bytes()).await?;
+                    figures.deaths += 1;
+                    queue.lock().map_err(|_| "queue poisoned")?.push_back(event);
+                    continue;
+                } else {
+                    handler.handle(payload.as_bytes()).await?
+                };
+                match response.outcome {
+                    Outcome::Written => figures.written += 1,
+                    Outcome::Duplicate => figures.duplicate += 1,
+                    Outcome::Stale => figures.stale += 1,
+                }
+                if response.outcome != Outcome::Written && !response.rolled_up.is_empty() {
+                    figures.repairs += 1;
+                }
+                figures.rollup_conflicts += u64::from(response.rollup_conflicts);
+            }
+            Ok::<ReplayFigures, Error>(figures)
+        }));
+    }
+    let mut total = ReplayFigures {
+        deliveries,
+        ..ReplayFigures::default()
+    };
+    for worker in workers {
+        let figures = worker.await??;
+        total.invocations += figures.invocations;
+        total.deaths += figures.deaths;
+        total.written += figures.written;
+        total.duplicate += figures.duplicate;
+        total.stale += figures.stale;
+        total.repairs += figures.repairs;
+        total.rollup_conflicts += figures.rollup_conflicts;
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+/// What the rollup table must hold, computed from the generator's truth and the raw event JSON
+/// (not from the record code): per sort key, the counts or the phase's count, sum and sum of squares.
+pub fn expected_rollups(lifecycles: &[Lifecycle]) -> BTreeMap<(String, String), Delta> {
+    let mut expected: BTreeMap<(String, String), Delta> = BTreeMap::new();
+    for task in lifecycles {
+        let Some(last) = task.events.iter().max_by_key(|e| e["detail"]["version"].as_u64()) else {
+            continue;
+        };
+        let detail = &last["detail"];
+        let text = |name: &str| detail[name].as_str().unwrap_or_default().to_owned();
+        let revision = text("taskDefinitionArn")
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let cluster = text("clusterArn").rsplit('/').next().unwrap_or_default().to_owned();
+        let created = chrono::DateTime::parse_from_rfc3339(&text("createdAt")).map(|t| t.to_utc());
+        let Ok(created) = created else { continue };
+        let hour = created.format("%Y-%m-%dT%H").to_string();
+        let key = |slot: &str| {
+            let launch_type = detail["launchType"].as_str().unwrap_or("-");
+            (
+                task.truth.family.clone(),
+                format!("{hour}#{slot}#{revision}#{cluster}#{launch_type}"),
+            )
+        };
+        let counts = Counts {
+            tasks: 1,
+            started: u64::from(detail.get("startedAt").is_some()),
+            stopped: u64::from(detail.get("stoppedAt").is_some()),
+            failed_to_start: u64::from(task.truth.failed_to_start),
+            timestamp_anomalies: 0,
+        };
+        let mut deltas = vec![(key(COUNTS_SLOT), Delta::Counts(counts))];
+        for phase in Phase::ALL {
+            if let Some(millis) = task.truth.phase_millis(phase) {
+                let millis = u64::try_from(millis).unwrap_or(0);
+                let rollup = PhaseRollup {
+                    count: 1,
+                    sum_ms: u128::from(millis),
+                    sum_squares_ms: u128::from(millis) * u128::from(millis),
+                    histogram: Default::default(),
+                };
+                deltas.push((key(phase.name()), Delta::Phase(rollup)));
+            }
+        }
+        for (key, delta) in deltas {
+            match expected.get_mut(&key) {
+                Some(existing) => existing.merge(&delta),
+                None => {
+                    expected.insert(key, delta);
+                }
+            }
+        }
+    }
+    expected
+}
+
+/// Every item of the rollup table (a Scan, so nothing the summary's Query might skip is missed).
+pub async fn scan_rollups(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<BTreeMap<(String, String), RollupItem>, Error> {
+    let mut items = BTreeMap::new();
+    let mut pages = client
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = item?;
+        let sort_key = match item.get("hourSeries") {
+            Some(AttributeValue::S(key)) => key.clone(),
+            _ => return Err("a rollup item without hourSeries".into()),
+        };
+        let parsed = RollupItem::from_item(&item)?;
+        items.insert((parsed.family.clone(), sort_key), parsed);
+    }
+    Ok(items)
+}
+
+/// Differences between the rollups and the truth: lost or doubled counts, wrong sums, histograms
+/// whose total is not the count. Empty when the rollups are exact.
+pub fn rollup_violations(
+    expected: &BTreeMap<(String, String), Delta>,
+    actual: &BTreeMap<(String, String), RollupItem>,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (key, want) in expected {
+        let Some(item) = actual.get(key) else {
+            violations.push(format!("{key:?}: missing"));
+            continue;
+        };
+        match (want, &item.delta) {
+            (Delta::Counts(want), Delta::Counts(got)) if want != got => {
+                violations.push(format!("{key:?}: counts {got:?}, expected {want:?}"));
+            }
+            (Delta::Phase(want), Delta::Phase(got)) => {
+                if (got.count, got.sum_ms, got.sum_squares_ms) != (want.count, want.sum_ms, want.sum_squares_ms) {
+                    violations.push(format!(
+                        "{key:?}: count {} sum {} sumSquares {}, expected {} {} {}",
+                        got.count, got.sum_ms, got.sum_squares_ms, want.count, want.sum_ms, want.sum_squares_ms
+                    ));
+                }
+                if got.histogram.count() != got.count {
+                    violations.push(format!(
+                        "{key:?}: histogram holds {}, count {}",
+                        got.histogram.count(),
+                        got.count
+                    ));
+                }
+            }
+            (Delta::Counts(_), Delta::Counts(_)) => {}
+            _ => violations.push(format!("{key:?}: wrong kind of item")),
+        }
+    }
+    for key in actual.keys().filter(|key| !expected.contains_key(*key)) {
+        violations.push(format!("{key:?}: unexpected item"));
+    }
+    violations
+}
