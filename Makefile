@@ -3,7 +3,7 @@ SHELL := /bin/bash
 STACK := tools/stack.sh
 CARGO_TEST_FLAGS ?=
 
-.PHONY: demo test unit-test integration-test local-up local-down bench lint fmt clean
+.PHONY: demo test unit-test integration-test local-up local-down bench loadtest lint fmt clean
 
 ## demo: local emulator, generated event stream through task-events, then per-task table, compare and summaries from task-summary.
 demo:
@@ -27,6 +27,10 @@ local-down:
 ## bench: criterion benchmarks of the pure core, round trips per event, binary size -> docs/benchmarks.md.
 bench:
 	$(STACK) run tools/bench.sh
+
+## loadtest: 10,000 lifecycles of one family in one hour, 8 workers, injected faults; rollups checked -> docs/loadtest.md.
+loadtest:
+	$(STACK) run tools/loadtest.sh
 
 lint:
 	cargo fmt --all -- --check

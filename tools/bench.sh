@@ -11,6 +11,7 @@ cargo bench -p task-timing-tests --bench summary -- --noplot 2>&1 | tee .local/b
 cargo build -q --release -p task-events -p task-summary
 cargo run -q --release -p task-timing-tests --bin roundtrips >.local/bench-roundtrips.md
 cargo run -q --release -p task-timing-tests --bin summary_scaling 1000 10000 >.local/bench-scaling.md
+cargo run -q --release -p task-timing-tests --bin rollup_scaling 1000 100000 1000000 >.local/bench-rollups.md
 x86_size=$(stat -c %s target/release/task-events)
 arm_line="not built: \`cargo lambda build --release --arm64 -p task-events\` failed on this machine (see .local/bench-arm64.log)"
 if rustup target list --installed | grep -q aarch64-unknown-linux-gnu &&
@@ -34,7 +35,7 @@ fi
   echo
   python3 tools/criterion_table.py target/criterion core
   echo
-  echo "## DynamoDB requests per event (target: 1 for a new or newer version, 1 for a duplicate)"
+  echo "## DynamoDB requests per event (target: 1 for a duplicate or stale delivery, at most 2 for one that makes phases known)"
   echo
   echo "\`cargo run --release -p task-timing-tests --bin roundtrips\` against the local stack: 50 generated lifecycles,"
   echo "each event delivered 1 to 3 times, shuffled; an SDK interceptor counts every request sent."
@@ -53,6 +54,24 @@ fi
   echo "100,000 tasks are not run against moto: its Query re-sorts and walks the whole index for every 1 MB page,"
   echo "so the time grows with the square of the tasks (10,000 tasks already take about a minute). The handler's"
   echo "own share at 100,000 is the fold row in the next table."
+  echo
+  echo "## task-summary from the hourly rollups: a 30-day single-family summary by tasks in the window"
+  echo
+  echo "\`cargo run --release -p task-timing-tests --bin rollup_scaling 1000 100000 1000000\` against the local stack:"
+  echo "fresh tables per size; N tasks of one family and revision created over 30 days; their rollup deltas computed"
+  echo "with task-events' own functions (\`rollup::known_markers\`, \`rollup::deltas\`), summed per item and written"
+  echo "with its \`rollup_update\`, one UpdateItem per item (in bulk instead of one transaction per task); then one"
+  echo "\`summary\` of the 31-day window through the real handler. Up to 10,000 tasks the records are loaded too and the"
+  echo "exact path timed beside it. Handler CPU is the runtime thread's CPU during the call (target: under 100 ms);"
+  echo "the rest of the wall time is moto answering the Query calls. Every answer's task count is checked against N."
+  echo
+  cat .local/bench-rollups.md
+  echo
+  echo "## Load test: exactly-once rollups under concurrency and faults"
+  echo
+  echo "<!-- loadtest -->"
+  if [ -f docs/loadtest.md ]; then cat docs/loadtest.md; else echo "Not run yet: \`make loadtest\`."; fi
+  echo "<!-- /loadtest -->"
   echo
   echo "## task-summary: in-memory work per 100,000 values"
   echo

@@ -27,13 +27,13 @@ pub const DIMENSION_SETS: [&[&str]; 2] = [
 /// Every metric the record supports right now, as ledger keys.
 pub fn ledger_keys(record: &TaskRecord) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
-    for phase in Phase::ALL {
+    for phase in Phase::ALL.into_iter().filter(|phase| record.phase_settled(*phase)) {
         if record.phase_seconds(phase).is_some() {
             keys.insert(phase.metric_name().to_owned());
         }
-    }
-    for phase in record.timestamp_anomalies.keys() {
-        keys.insert(format!("{ANOMALY_KEY_PREFIX}{phase}"));
+        if record.timestamp_anomalies.contains_key(phase.name()) {
+            keys.insert(format!("{ANOMALY_KEY_PREFIX}{}", phase.name()));
+        }
     }
     if record.started_at.is_some() {
         keys.insert(TASKS_STARTED.to_owned());

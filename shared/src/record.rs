@@ -367,6 +367,13 @@ impl TaskRecord {
         self.last_status.as_deref() == Some("STOPPED")
     }
 
+    /// Whether a later event can still change the phase's duration. Only `run` can: until the
+    /// containers' executionStoppedAt is known it ends at stoppingAt, which a later event may replace,
+    /// unless the task has stopped without one. Metrics and rollups take a phase once, when settled.
+    pub fn phase_settled(&self, phase: Phase) -> bool {
+        phase != Phase::Run || self.execution_stopped_at.is_some() || self.is_stopped()
+    }
+
     pub fn image_digests(&self) -> Vec<&str> {
         self.containers
             .iter()

@@ -47,7 +47,8 @@ impl Marker {
     }
 }
 
-/// What the record says has happened. A task without createdAt has no hour, so no rollup.
+/// What the record says has happened, for good (see [`TaskRecord::phase_settled`]). A task without
+/// createdAt has no hour, so no rollup.
 pub fn known_markers(record: &TaskRecord) -> Vec<Marker> {
     if record.created_at.is_none() {
         return Vec::new();
@@ -59,6 +60,7 @@ pub fn known_markers(record: &TaskRecord) -> Vec<Marker> {
     markers.extend(
         Phase::ALL
             .into_iter()
+            .filter(|phase| record.phase_settled(*phase))
             .filter(|phase| {
                 record.phase_seconds(*phase).is_some() || record.timestamp_anomalies.contains_key(phase.name())
             })
@@ -490,6 +492,30 @@ mod tests {
         let mut no_created = record.clone();
         no_created.created_at = None;
         assert!(known_markers(&no_created).is_empty());
+    }
+
+    #[test]
+    fn run_waits_until_its_end_is_settled() {
+        let stopping = |last_status: &str, execution_stopped: Option<&str>| {
+            let mut detail = json!({"taskArn": "arn:aws:ecs:us-east-1:1:task/prod/t1",
+                "taskDefinitionArn": "arn:aws:ecs:us-east-1:1:task-definition/web:3", "version": 6,
+                "lastStatus": last_status, "createdAt": "2026-11-22T10:00:00Z", "startedAt": "2026-11-22T10:00:30Z",
+                "stoppingAt": "2026-11-22T10:10:30Z"});
+            if let Some(at) = execution_stopped {
+                detail["executionStoppedAt"] = json!(at);
+            }
+            let record = record(detail);
+            let names: Vec<&str> = known_markers(&record).iter().map(|m| m.name()).collect();
+            (
+                names.contains(&"run"),
+                crate::metrics::ledger_keys(&record).contains("RunTime"),
+            )
+        };
+        // Ending at stoppingAt, the run may still be replaced by a later executionStoppedAt: not yet.
+        assert_eq!(stopping("DEACTIVATING", None), (false, false));
+        assert_eq!(stopping("DEACTIVATING", Some("2026-11-22T10:10:29Z")), (true, true));
+        // Stopped without executionStoppedAt: stoppingAt is final.
+        assert_eq!(stopping("STOPPED", None), (true, true));
     }
 
     #[test]

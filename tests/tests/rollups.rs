@@ -206,3 +206,26 @@ async fn summaries_from_rollups_agree_with_the_exact_ones_within_their_precision
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_transaction_changes_nothing() {
+    let stack = TestStack::new().await.unwrap();
+    let task = tasks(71, 1, 1).remove(0);
+    let last = task.events.last().unwrap();
+    deliver(&stack.handler, last).await.unwrap();
+    let expected = expected_rollups(std::slice::from_ref(&task));
+    let client = task_timing_tests::local::dynamodb_from_env().await.unwrap();
+    let before = scan_rollups(&client, &stack.rollup_table).await.unwrap();
+    assert!(rollup_violations(&expected, &before).is_empty());
+    // The same markers again, as a racing invocation that read the record before the first one's
+    // transaction would: the record's condition fails, and the rollup updates after it in the same
+    // transaction must not stay applied.
+    let record =
+        shared::record::TaskRecord::from_event(shared::event::parse_event(last.to_string().as_bytes()).unwrap(), 90)
+            .unwrap();
+    let markers = shared::rollup::known_markers(&record);
+    let report = stack.store.roll_up(&record, &markers).await.unwrap();
+    assert_eq!((report.transactions, report.rolled_up.len()), (1, 0), "{report:?}");
+    let after = scan_rollups(&client, &stack.rollup_table).await.unwrap();
+    assert_eq!(before, after);
+}

@@ -1,4 +1,4 @@
-//! Counts the DynamoDB requests task-events sends per event, by outcome, on the local stack
+//! Counts the DynamoDB requests task-events sends per event, by outcome and rollup, on the local stack
 //! (an SDK interceptor counts every attempt, retries included). Used by `make bench`.
 
 use std::sync::Arc;
@@ -52,28 +52,29 @@ async fn main() -> Result<(), Error> {
         .map(|i| lifecycle(&mut rng, &Profile::with_index("bench", 1), 1_795_000_000_000 + i * 1000))
         .collect();
     let stream = deliveries(&mut rng, &tasks, 3, true);
-    let mut by_outcome = [
-        (Outcome::Written, 0usize, 0usize),
-        (Outcome::Duplicate, 0, 0),
-        (Outcome::Stale, 0, 0),
-    ];
+    // (outcome, whether the delivery rolled something up) -> (deliveries, requests)
+    let mut by_kind: std::collections::BTreeMap<(Outcome, bool), (usize, usize)> = Default::default();
     for event in stream {
         let before = counter.0.load(Ordering::Relaxed);
         let response = handler.handle(event.to_string().as_bytes()).await?;
         let calls = counter.0.load(Ordering::Relaxed) - before;
-        if let Some(entry) = by_outcome
-            .iter_mut()
-            .find(|(outcome, _, _)| *outcome == response.outcome)
-        {
-            entry.1 += 1;
-            entry.2 += calls;
-        }
+        let entry = by_kind
+            .entry((response.outcome, !response.rolled_up.is_empty()))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += calls;
     }
-    println!("| outcome | events | DynamoDB requests | requests per event |");
+    println!("| delivery | events | DynamoDB requests | requests per event |");
     println!("|---|---:|---:|---:|");
-    for (outcome, events, calls) in by_outcome {
-        let per_event = if events == 0 { 0.0 } else { calls as f64 / events as f64 };
-        println!("| {outcome:?} | {events} | {calls} | {per_event:.2} |");
+    for ((outcome, rolled_up), (events, calls)) in by_kind {
+        let kind = match (outcome, rolled_up) {
+            (Outcome::Written, true) => "written, made phases known (record write + rollup transaction)",
+            (Outcome::Written, false) => "written, nothing new to roll up",
+            (Outcome::Duplicate, false) => "duplicate",
+            (Outcome::Stale, false) => "stale",
+            (_, true) => "duplicate or stale that repaired a rollup",
+        };
+        println!("| {kind} | {events} | {calls} | {:.2} |", calls as f64 / events as f64);
     }
     Ok(())
 }
