@@ -433,9 +433,18 @@ impl RollupItem {
                 sum_squares_ms: number("sumSquaresMs")?,
                 histogram: LogHistogram::default(),
             };
-            for name in item.keys() {
-                if let Some(bucket) = Bucket::from_attribute(name) {
-                    rollup.histogram.add_count(bucket, small(name)?);
+            // One pass over the attributes: a 30-day summary reads hundreds of thousands of buckets.
+            for (name, value) in item {
+                let Some(bucket) = Bucket::from_attribute(name) else {
+                    continue;
+                };
+                let count = value
+                    .as_n()
+                    .ok()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .ok_or_else(|| fail(format!("{name} is not a whole number: {value:?}")))?;
+                if !rollup.histogram.add_count(bucket, count) {
+                    return Err(fail(format!("{name} is not a bucket any duration maps to")));
                 }
             }
             Delta::Phase(rollup)

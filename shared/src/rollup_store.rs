@@ -116,7 +116,15 @@ impl TaskStore {
                 Err(err) => err,
             };
             match err.as_service_error().and_then(cancellation) {
-                Some(Cancelled::AlreadyRolledUp(stored)) => due.retain(|marker| !stored.contains(marker.name())),
+                Some(Cancelled::AlreadyRolledUp(stored)) => {
+                    let before = due.len();
+                    due.retain(|marker| !stored.contains(marker.name()));
+                    // The condition only fails on a marker already there; anything else would loop.
+                    if due.len() == before {
+                        return Err(self
+                            .transaction_error("the record's condition failed, yet holds none of the markers".into()));
+                    }
+                }
                 Some(Cancelled::Conflict) if report.transactions < MAX_TRANSACTION_ATTEMPTS => {
                     report.conflicts += 1;
                     tokio::time::sleep(backoff(report.transactions)).await;

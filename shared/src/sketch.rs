@@ -4,7 +4,6 @@
 //! so histograms merge by adding counts, and in DynamoDB each bucket is its own numeric attribute
 //! that concurrent writers increment with `ADD`.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 /// The relative accuracy `a` of every quantile, min and max read from a histogram.
@@ -64,10 +63,32 @@ impl Bucket {
     }
 }
 
+/// Counts per bucket, dense: slot 0 is the zero bucket, slot i + 1 the log bucket i (whole
+/// milliseconds never fall below bucket 0). A summary adds up thousands of items of hundreds of
+/// buckets each, so adding is an index, not a tree insert.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogHistogram {
-    counts: BTreeMap<Bucket, u64>,
+    counts: Vec<u64>,
     total: u64,
+}
+
+/// Slots above this would be durations beyond 2^64 ms; an attribute claiming one is malformed.
+pub const MAX_LOG_INDEX: i32 = 2300;
+
+fn slot(bucket: Bucket) -> Option<usize> {
+    match bucket {
+        Bucket::Zero => Some(0),
+        Bucket::Log(index) if (0..=MAX_LOG_INDEX).contains(&index) => Some(index as usize + 1),
+        Bucket::Log(_) => None,
+    }
+}
+
+fn bucket_of_slot(slot: usize) -> Bucket {
+    match slot {
+        0 => Bucket::Zero,
+        // Slots are at most MAX_LOG_INDEX + 1, so the index fits.
+        n => Bucket::Log((n - 1) as i32),
+    }
 }
 
 impl LogHistogram {
@@ -75,39 +96,55 @@ impl LogHistogram {
         self.add_count(Bucket::of_millis(millis), 1);
     }
 
-    pub fn add_count(&mut self, bucket: Bucket, count: u64) {
+    /// Adds `count` values to `bucket`; false (and nothing added) for a bucket no duration maps to.
+    pub fn add_count(&mut self, bucket: Bucket, count: u64) -> bool {
+        let Some(slot) = slot(bucket) else { return false };
         if count > 0 {
-            *self.counts.entry(bucket).or_default() += count;
+            if self.counts.len() <= slot {
+                self.counts.resize(slot + 1, 0);
+            }
+            self.counts[slot] += count;
             self.total += count;
         }
+        true
     }
 
     pub fn merge(&mut self, other: &LogHistogram) {
-        for (bucket, count) in &other.counts {
-            self.add_count(*bucket, *count);
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
         }
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.total += other.total;
     }
 
     pub fn count(&self) -> u64 {
         self.total
     }
 
+    /// The non-empty buckets, lowest first.
     pub fn buckets(&self) -> impl Iterator<Item = (Bucket, u64)> + '_ {
-        self.counts.iter().map(|(bucket, count)| (*bucket, *count))
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(slot, count)| (bucket_of_slot(slot), *count))
     }
 
     pub fn min_millis(&self) -> Option<f64> {
-        self.counts.keys().next().map(|bucket| bucket.value_millis())
+        self.buckets().next().map(|(bucket, _)| bucket.value_millis())
     }
 
     pub fn max_millis(&self) -> Option<f64> {
-        self.counts.keys().next_back().map(|bucket| bucket.value_millis())
+        let last = self.counts.iter().rposition(|count| *count > 0)?;
+        Some(bucket_of_slot(last).value_millis())
     }
 
     /// The estimate of the value of 0-based rank `rank` in sorted order.
     fn value_at_rank(&self, rank: u64) -> Option<f64> {
         let mut seen = 0;
-        for (bucket, count) in &self.counts {
+        for (bucket, count) in self.buckets() {
             seen += count;
             if rank < seen {
                 return Some(bucket.value_millis());
@@ -202,6 +239,16 @@ mod tests {
             assert!(relative_error(histogram.max_millis().unwrap(), sorted[size - 1]) <= 0.01 + 1e-12);
             assert_eq!(histogram.count(), size as u64);
         }
+    }
+
+    #[test]
+    fn buckets_no_duration_reaches_are_refused() {
+        let mut histogram = LogHistogram::default();
+        assert!(!histogram.add_count(Bucket::Log(-1), 1));
+        assert!(!histogram.add_count(Bucket::Log(MAX_LOG_INDEX + 1), 1));
+        assert_eq!(histogram.count(), 0);
+        // The longest duration there is still has a bucket.
+        assert!(histogram.add_count(Bucket::of_millis(u64::MAX), 1));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use shared::timing::Phase;
 use task_summary::answer::{Accumulator, group_key};
 use task_summary::compare::{BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
 use task_summary::request::GroupBy;
+use task_summary::rollups::{RollupAccumulator, rollup_group_key};
 use task_timing_tests::generator::{Profile, lifecycle};
 
 const VALUES: usize = 100_000;
@@ -43,6 +44,62 @@ fn projected_items(count: usize) -> Vec<HashMap<String, AttributeValue>> {
             item
         })
         .collect()
+}
+
+/// A 30-day family's rollup items as a Query returns them: 720 hours × (7 phases + counts), each
+/// phase item holding `per_hour` log-normal durations around the generator's medians.
+fn rollup_items(per_hour: usize) -> Vec<HashMap<String, AttributeValue>> {
+    use shared::rollup::{Counts, Delta, PhaseRollup, Series, rollup_update};
+    let mut rng = fastrand::Rng::with_seed(9);
+    let medians = [
+        (11.0, 0.25),
+        (4.0, 0.35),
+        (3.2, 0.3),
+        (18.0, 0.25),
+        (900.0, 0.8),
+        (31.0, 0.15),
+        (950.0, 0.75),
+    ];
+    let mut items = Vec::new();
+    for hour in 0..720i64 {
+        let series = Series {
+            family: "orders".into(),
+            revision: 6,
+            cluster_name: "shop-prod".into(),
+            launch_type: Some("FARGATE".into()),
+            hour: shared::rollup::hour_text(shared::timestamp::Timestamp::from_millis(
+                1_792_800_000_000 + hour * 3_600_000,
+            )),
+        };
+        let mut deltas = vec![(
+            "tasks",
+            Delta::Counts(Counts {
+                tasks: per_hour as u64,
+                ..Counts::default()
+            }),
+        )];
+        for (phase, (median, sigma)) in Phase::ALL.iter().zip(medians) {
+            let mut rollup = PhaseRollup::default();
+            for _ in 0..per_hour {
+                let normal = (-2.0 * rng.f64().max(1e-12).ln()).sqrt() * (std::f64::consts::TAU * rng.f64()).cos();
+                rollup.add_millis((median * (sigma * normal).exp() * 1000.0) as u64);
+            }
+            deltas.push((phase.name(), Delta::Phase(rollup)));
+        }
+        for (slot, delta) in deltas {
+            let update = rollup_update(&(series.clone(), slot), &delta, Some(0));
+            // On a new item, the update leaves the key plus each SET and ADD value under its own name.
+            let mut item = update.key;
+            item.extend(
+                update
+                    .values
+                    .into_iter()
+                    .map(|(name, value)| (name[1..].to_owned(), value)),
+            );
+            items.push(item);
+        }
+    }
+    items
 }
 
 fn statistics(c: &mut Criterion) {
@@ -75,6 +132,26 @@ fn statistics(c: &mut Criterion) {
                         .entry(group_key(&row, &[GroupBy::Family, GroupBy::Revision]))
                         .or_default()
                         .add(&row, &Phase::ALL);
+                }
+                groups
+            })
+        },
+    );
+    // 1,000,000 tasks over 30 days: about 1,389 per hour.
+    let rollups = rollup_items(1_389);
+    let attributes: usize = rollups.iter().map(HashMap::len).sum();
+    println!("rollup items: {}, attributes: {attributes}", rollups.len());
+    group.bench_function(
+        "fold: a 30-day family's 5,760 rollup items (1M tasks) -> groups by family, revision",
+        |b| {
+            b.iter(|| {
+                let mut groups: BTreeMap<_, RollupAccumulator> = BTreeMap::new();
+                for item in &rollups {
+                    let item = shared::rollup::RollupItem::from_item(item).unwrap();
+                    groups
+                        .entry(rollup_group_key(&item, &[GroupBy::Family, GroupBy::Revision]))
+                        .or_default()
+                        .add(&item, &Phase::ALL);
                 }
                 groups
             })

@@ -24,6 +24,10 @@ use task_timing_tests::generator::{Profile, lifecycle};
 use task_timing_tests::local::{Error, create_tables, dynamodb_from_env, unique_name};
 
 const DAY: i64 = 86_400_000;
+
+// The functions' allocator, so the handler CPU measured here is the deployed one's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The exact path reads every record; against moto that is only practical up to this size.
 const EXACT_UP_TO: usize = 10_000;
 

@@ -19,6 +19,10 @@ use task_timing_tests::local::{Error, create_tasks_table, dynamodb_from_env, uni
 
 const DAY: i64 = 86_400_000;
 
+// The functions' allocator, so the handler CPU measured here is the deployed one's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// CPU time of this thread in nanoseconds (the runtime is single-threaded, so this is the handler's).
 fn thread_cpu_nanos() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
