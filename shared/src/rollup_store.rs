@@ -181,24 +181,10 @@ impl TaskStore {
             .set_expression_attribute_names(Some(parameters.names))
             .set_expression_attribute_values(Some(parameters.values))
             .set_limit(page_size);
-        let mut read = ReadCount::default();
-        let mut start = None;
-        loop {
-            let output = request
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|err| self.error_on(&self.rollup_table, "Query", err))?;
-            read.count_call(output.scanned_count, max_items, &query.family)?;
-            for item in output.items.unwrap_or_default() {
-                read.items_matched += 1;
-                each(RollupItem::from_item(&item)?);
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(read),
-            }
-        }
+        self.each_item(&self.rollup_table, request, max_items, &query.family, |item| {
+            each(RollupItem::from_item(&item)?);
+            Ok(())
+        })
+        .await
     }
 }

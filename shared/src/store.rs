@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
@@ -323,7 +324,7 @@ impl TaskStore {
         }
     }
 
-    fn index_query(&self, query: &RecordQuery) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    fn index_query(&self, query: &RecordQuery) -> QueryFluentBuilder {
         let parameters = query.parameters();
         self.client
             .query()
@@ -352,6 +353,23 @@ impl TaskStore {
             .projection_expression(projection)
             .set_expression_attribute_names(Some(names))
             .set_limit(page_size);
+        self.each_item(&self.table, request, max_rows, &query.family, |item| {
+            each(serde_dynamo::from_item(item)?);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Follows every page of `request` on `table`, calling `each` with every item; refuses, with
+    /// [`StoreError::RowLimit`], to read more than `max_rows` items of `family`.
+    pub(crate) async fn each_item(
+        &self,
+        table: &str,
+        request: QueryFluentBuilder,
+        max_rows: u64,
+        family: &str,
+        mut each: impl FnMut(HashMap<String, AttributeValue>) -> Result<(), StoreError>,
+    ) -> Result<ReadCount, StoreError> {
         let mut read = ReadCount::default();
         let mut start = None;
         loop {
@@ -360,11 +378,11 @@ impl TaskStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|err| self.error("Query", err))?;
-            read.count_call(output.scanned_count, max_rows, &query.family)?;
+                .map_err(|err| self.error_on(table, "Query", err))?;
+            read.count_call(output.scanned_count, max_rows, family)?;
             for item in output.items.unwrap_or_default() {
                 read.items_matched += 1;
-                each(serde_dynamo::from_item(item)?);
+                each(item)?;
             }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
