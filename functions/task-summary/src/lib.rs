@@ -147,7 +147,9 @@ impl Handler {
         let table = request.format == Format::Table;
         let answer = match request.query {
             Query::Summary(query) => {
-                let answer = self.summary(query).await?;
+                // Boxed: the nested SDK futures of both paths otherwise make one type too deep for
+                // rustc's layout computation in release builds ("queries overflow the depth limit").
+                let answer = Box::pin(self.summary(query)).await?;
                 tracing::info!(query = "summary", items_read = answer.read.items_read, "answered");
                 match table {
                     true => Answer::table(table::summary_table(&answer), None),
@@ -155,7 +157,7 @@ impl Handler {
                 }
             }
             Query::Compare(query) => {
-                let answer = self.compare(query).await?;
+                let answer = Box::pin(self.compare(query)).await?;
                 let items_read = answer.baseline.read.items_read + answer.candidate.read.items_read;
                 tracing::info!(query = "compare", items_read, "answered");
                 match table {
