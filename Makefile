@@ -3,7 +3,7 @@ SHELL := /bin/bash
 STACK := tools/stack.sh
 CARGO_TEST_FLAGS ?=
 
-.PHONY: demo test unit-test integration-test local-up local-down bench loadtest lint fmt clean
+.PHONY: demo test unit-test integration-test local-up local-down bench loadtest build lint fmt clean
 
 ## demo: local emulator, generated event stream through task-events, then per-task table, compare and summaries from task-summary.
 demo:
@@ -31,6 +31,10 @@ bench:
 ## loadtest: 10,000 lifecycles of one family in one hour, 8 workers, injected faults; rollups checked -> docs/loadtest.md.
 loadtest:
 	$(STACK) run tools/loadtest.sh
+
+## build: release builds of both functions, as they ship (some compile errors only show with optimisations).
+build:
+	cargo build --release -p task-events -p task-summary
 
 lint:
 	cargo fmt --all -- --check

@@ -59,8 +59,9 @@ fi
   echo
   echo "\`cargo run --release -p task-timing-tests --bin rollup_scaling 1000 100000 1000000\` against the local stack:"
   echo "fresh tables per size; N tasks of one family and revision created over 30 days; their rollup deltas computed"
-  echo "with task-events' own functions (\`rollup::known_markers\`, \`rollup::deltas\`), summed per item and written"
-  echo "with its \`rollup_update\`, one UpdateItem per item (in bulk instead of one transaction per task); then one"
+  echo "with task-events' own functions (\`rollup::known_markers\`, \`rollup::deltas\`), summed per item and batch-written"
+  echo "as the items its updates would leave (\`rollup::new_item\`; one UpdateItem per item would exceed DynamoDB's 4 KB"
+  echo "expression limit for a busy hour's hundreds of buckets, and moto answered one with HTTP 500); then one"
   echo "\`summary\` of the 31-day window through the real handler. Up to 10,000 tasks the records are loaded too and the"
   echo "exact path timed beside it. Handler CPU is the runtime thread's CPU during the call (target: under 100 ms);"
   echo "the rest of the wall time is moto answering the Query calls. Every answer's task count is checked against N."

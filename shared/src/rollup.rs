@@ -335,6 +335,20 @@ pub fn rollup_update(key: &RollupKey, delta: &Delta, expires_at: Option<i64>) ->
     }
 }
 
+/// The item [`rollup_update`] leaves when no item of that key exists yet: its key, every SET value and
+/// every ADD amount. For bulk loads into a new table (benchmarks), which can then use BatchWriteItem.
+pub fn new_item(key: &RollupKey, delta: &Delta, expires_at: Option<i64>) -> HashMap<String, AttributeValue> {
+    let update = rollup_update(key, delta, expires_at);
+    let mut item = update.key;
+    item.extend(
+        update
+            .values
+            .into_iter()
+            .map(|(placeholder, value)| (placeholder.trim_start_matches(':').to_owned(), value)),
+    );
+    item
+}
+
 /// Rollup items expire with the records of their hour: the end of the hour plus the retention
 /// the record carries (its expiresAt minus its createdAt), so every writer sets the same value.
 pub fn rollup_expires_at(record: &TaskRecord) -> Option<i64> {
@@ -567,11 +581,11 @@ mod tests {
         for (key, delta) in deltas(&record, &known_markers(&record)) {
             let update = rollup_update(&key, &delta, rollup_expires_at(&record));
             assert!(update.condition_expression.is_none());
-            // What the item holds after the update on an empty table: keys, SET values, ADD amounts.
-            let mut item = update.key.clone();
-            for (placeholder, value) in &update.values {
-                item.insert(placeholder.trim_start_matches(':').to_owned(), value.clone());
+            // Every placeholder is the attribute's own name: `:count` adds to `count`.
+            for (placeholder, name) in &update.names {
+                assert_eq!(&placeholder[1..], name);
             }
+            let item = new_item(&key, &delta, rollup_expires_at(&record));
             let read = RollupItem::from_item(&item).unwrap();
             assert_eq!(read.delta, delta);
             assert_eq!(
