@@ -22,7 +22,7 @@ use shared::timestamp::Timestamp;
 use task_summary::request::Limits;
 use task_summary::token::TokenKey;
 use task_timing_tests::generator::{Profile, lifecycle};
-use task_timing_tests::local::{Error, create_tables, dynamodb_from_env, unique_name};
+use task_timing_tests::local::{Error, create_tables, dynamodb_from_env, thread_cpu_nanos, unique_name};
 
 const DAY: i64 = 86_400_000;
 
@@ -31,13 +31,6 @@ const DAY: i64 = 86_400_000;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The exact path reads every record; against moto that is only practical up to this size.
 const EXACT_UP_TO: usize = 10_000;
-
-fn thread_cpu_nanos() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|text| text.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 struct Generated {
     /// The summed delta of every rollup item, and its expiry (the same for every task of its hour).

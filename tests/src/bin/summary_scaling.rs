@@ -15,21 +15,13 @@ use shared::timestamp::Timestamp;
 use task_summary::request::Limits;
 use task_summary::token::TokenKey;
 use task_timing_tests::generator::{Profile, lifecycle};
-use task_timing_tests::local::{Error, create_tasks_table, dynamodb_from_env, unique_name};
+use task_timing_tests::local::{Error, create_tasks_table, dynamodb_from_env, thread_cpu_nanos, unique_name};
 
 const DAY: i64 = 86_400_000;
 
 // The functions' allocator, so the handler CPU measured here is the deployed one's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// CPU time of this thread in nanoseconds (the runtime is single-threaded, so this is the handler's).
-fn thread_cpu_nanos() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|text| text.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 async fn load(client: &aws_sdk_dynamodb::Client, table: &str, tasks: usize, now: i64) -> Result<(), Error> {
     let mut rng = fastrand::Rng::with_seed(tasks as u64);
