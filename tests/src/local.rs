@@ -115,6 +115,34 @@ pub fn thread_cpu_nanos() -> u64 {
         .unwrap_or(0)
 }
 
+/// Writes `items` into `table` 25 at a time (BatchWriteItem), resending what comes back unprocessed.
+pub async fn batch_put(
+    client: &Client,
+    table: &str,
+    items: Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+) -> Result<(), Error> {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        let mut pending = Vec::with_capacity(25);
+        for item in items.by_ref().take(25) {
+            pending.push(
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build()?)
+                    .build(),
+            );
+        }
+        while !pending.is_empty() {
+            let output = client.batch_write_item().request_items(table, pending).send().await?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut items| items.remove(table))
+                .unwrap_or_default();
+        }
+    }
+    Ok(())
+}
+
 /// A table name no other test run uses.
 pub fn unique_name(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()

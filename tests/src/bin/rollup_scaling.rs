@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use serde_json::{Value, json};
 use shared::event::parse_event;
 use shared::record::TaskRecord;
@@ -22,7 +21,7 @@ use shared::timestamp::Timestamp;
 use task_summary::request::Limits;
 use task_summary::token::TokenKey;
 use task_timing_tests::generator::{Profile, lifecycle};
-use task_timing_tests::local::{Error, create_tables, dynamodb_from_env, thread_cpu_nanos, unique_name};
+use task_timing_tests::local::{Error, batch_put, create_tables, dynamodb_from_env, thread_cpu_nanos, unique_name};
 
 const DAY: i64 = 86_400_000;
 
@@ -65,32 +64,6 @@ fn generate(tasks: usize, now: i64) -> Result<Generated, Error> {
     Ok(Generated { items, records })
 }
 
-async fn put_items(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    items: Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
-) -> Result<(), Error> {
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        let mut pending = Vec::with_capacity(25);
-        for item in items.by_ref().take(25) {
-            pending.push(
-                WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build()?)
-                    .build(),
-            );
-        }
-        while !pending.is_empty() {
-            let output = client.batch_write_item().request_items(table, pending).send().await?;
-            pending = output
-                .unprocessed_items
-                .and_then(|mut items| items.remove(table))
-                .unwrap_or_default();
-        }
-    }
-    Ok(())
-}
-
 async fn timed_summary(handler: &task_summary::Handler, exact: bool) -> Result<(Value, f64, f64), Error> {
     let request = json!({"query": "summary", "family": "orders", "from": "2026-10-22T00:00:00Z",
         "to": "2026-11-22T00:00:00Z", "exact": exact});
@@ -128,7 +101,7 @@ async fn main() -> Result<(), Error> {
             .iter()
             .map(|(key, (delta, expires_at))| new_item(key, delta, *expires_at))
             .collect();
-        put_items(&client, &rollup_table, items).await?;
+        batch_put(&client, &rollup_table, items).await?;
         let load = format!(
             "{} tasks generated in {:.1} s; {} rollup items batch-written in {:.1} s",
             tasks,
@@ -151,7 +124,7 @@ async fn main() -> Result<(), Error> {
                 .iter()
                 .map(serde_dynamo::to_item)
                 .collect::<Result<Vec<_>, _>>()?;
-            put_items(&client, &table, records).await?;
+            batch_put(&client, &table, records).await?;
             runs.push(("records (exact)", timed_summary(&handler, true).await?));
         }
         for (source, (answer, wall_ms, cpu_ms)) in runs {

@@ -6,7 +6,6 @@
 
 use std::time::Instant;
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use serde_json::json;
 use shared::event::parse_event;
 use shared::record::TaskRecord;
@@ -15,7 +14,9 @@ use shared::timestamp::Timestamp;
 use task_summary::request::Limits;
 use task_summary::token::TokenKey;
 use task_timing_tests::generator::{Profile, lifecycle};
-use task_timing_tests::local::{Error, create_tasks_table, dynamodb_from_env, thread_cpu_nanos, unique_name};
+use task_timing_tests::local::{
+    Error, batch_put, create_tasks_table, dynamodb_from_env, thread_cpu_nanos, unique_name,
+};
 
 const DAY: i64 = 86_400_000;
 
@@ -26,30 +27,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn load(client: &aws_sdk_dynamodb::Client, table: &str, tasks: usize, now: i64) -> Result<(), Error> {
     let mut rng = fastrand::Rng::with_seed(tasks as u64);
     let profiles = [Profile::without_index("orders", 5), Profile::with_index("orders", 6)];
-    let mut batch = Vec::with_capacity(25);
+    let mut items = Vec::with_capacity(tasks);
     for index in 0..tasks {
         let created = now - rng.i64(DAY..30 * DAY);
         let task = lifecycle(&mut rng, &profiles[index % 2], created);
         let last = task.events.last().ok_or("a lifecycle has events")?;
         let record = TaskRecord::from_event(parse_event(last.to_string().as_bytes())?, 90)?;
-        let item = serde_dynamo::to_item(&record)?;
-        batch.push(
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build()?)
-                .build(),
-        );
-        if batch.len() == 25 || index + 1 == tasks {
-            let mut pending = std::mem::take(&mut batch);
-            while !pending.is_empty() {
-                let output = client.batch_write_item().request_items(table, pending).send().await?;
-                pending = output
-                    .unprocessed_items
-                    .and_then(|mut items| items.remove(table))
-                    .unwrap_or_default();
-            }
-        }
+        items.push(serde_dynamo::to_item(&record)?);
     }
-    Ok(())
+    batch_put(client, table, items).await
 }
 
 #[tokio::main(flavor = "current_thread")]
