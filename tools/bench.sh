@@ -55,16 +55,20 @@ fi
   echo "so the time grows with the square of the tasks (10,000 tasks already take about a minute). The handler's"
   echo "own share at 100,000 is the fold row in the next table."
   echo
-  echo "## task-summary from the hourly rollups: a 30-day single-family summary by tasks in the window"
+  echo "## task-summary from the rollups: a month of one family by tasks in the window"
   echo
   echo "\`cargo run --release -p task-timing-tests --bin rollup_scaling 1000 100000 1000000\` against the local stack:"
-  echo "fresh tables per size; N tasks of one family and revision created over 30 days; their rollup deltas computed"
-  echo "with task-events' own functions (\`rollup::known_markers\`, \`rollup::deltas\`), summed per item and batch-written"
-  echo "as the items its updates would leave (\`rollup::new_item\`; one UpdateItem per item would exceed DynamoDB's 4 KB"
-  echo "expression limit for a busy hour's hundreds of buckets, and moto answered one with HTTP 500); then one"
-  echo "\`summary\` of the 31-day window through the real handler. Up to 10,000 tasks the records are loaded too and the"
-  echo "exact path timed beside it. Handler CPU is the runtime thread's CPU during the call (target: under 100 ms);"
-  echo "the rest of the wall time is moto answering the Query calls. Every answer's task count is checked against N."
+  echo "fresh tables per size; N tasks of one family and revision created over the 31 days before 2026-11-22; their rollup"
+  echo "deltas (hour and day items) computed with task-events' own functions (\`rollup::known_markers\`, \`rollup::deltas\`),"
+  echo "summed per item and batch-written as the items its updates would leave (\`rollup::new_item\`; one UpdateItem per"
+  echo "item would exceed DynamoDB's 4 KB expression limit for a busy day's hundreds of buckets, and moto answered one"
+  echo "with HTTP 500); then \`summary\` through the real handler over two windows: the 31 whole days (day items only,"
+  echo "one Query) and 30 days from 12:30 to 12:30 (day items plus the hour items of both partial days, three Queries)."
+  echo "Up to 10,000 tasks the records are loaded too and the exact path timed beside it. Handler CPU is the runtime"
+  echo "thread's CPU during the call, SDK decoding included (target: under 100 ms); the rest of the wall time is moto"
+  echo "answering the Query calls. Every answer's task count is checked against the generated tasks created in the"
+  echo "window's whole hours. Item sizes follow DynamoDB's sizing rules (names plus values), which set the write units"
+  echo "each update of an item costs."
   echo
   cat .local/bench-rollups.md
   echo

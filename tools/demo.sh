@@ -34,6 +34,6 @@ ask() { # title, request
 ask "With the SOCI index or without? (checkout = baseline, checkout-soci = candidate; exact, with the test)" \
   '{"query":"compare","baseline":{"family":"checkout"},"candidate":{"family":"checkout-soci"},"exact":true,"format":"table"}'
 for family in checkout checkout-soci; do
-  ask "Summary of $family by family and revision, last 24 h (from the hourly rollups)" \
+  ask "Summary of $family by family and revision, last 24 h (from the rollups)" \
     "{\"query\":\"summary\",\"family\":\"$family\",\"groupBy\":[\"family\",\"revision\"],\"format\":\"table\"}"
 done

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::record::TIMING_ROW_ATTRIBUTES;
-use crate::rollup::{MILLIS_PER_HOUR, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY, hour_start, hour_text};
+use crate::rollup::{Granularity, MILLIS_PER_HOUR, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY, hour_start};
 use crate::store::PARTITION_KEY;
 use crate::timestamp::Timestamp;
 
@@ -99,21 +99,48 @@ impl RecordQuery {
         (from, Timestamp::from_millis(to.millis() + MILLIS_PER_HOUR))
     }
 
-    /// Query on the rollup table: the family's items of every hour in [`Self::hour_window`] whose slot
-    /// is one of `slots`, with the same optional filters. `#` sorts below `$`, so `<last hour>$` is
-    /// above every key of the last hour.
-    pub fn rollup_parameters(&self, slots: &[&str]) -> QueryParameters {
+    /// The runs of rollup sort keys that cover [`Self::hour_window`] once: day items for the whole UTC
+    /// days inside it, hour items for the hours before the first and after the last of those days
+    /// (or for the whole window when it holds no whole day). `#` sorts below `$`, so `<period>$` is
+    /// above every key of that period.
+    pub fn rollup_key_ranges(&self) -> Vec<KeyRange> {
         let (first, end) = self.hour_window();
-        let last = Timestamp::from_millis(end.millis() - MILLIS_PER_HOUR);
+        let day = Granularity::Day;
+        let first_day = day.start(Timestamp::from_millis(first.millis() + day.millis() - 1));
+        let end_day = day.start(end);
+        let mut ranges = Vec::new();
+        let mut push = |granularity: Granularity, from: Timestamp, to: Timestamp| {
+            if from < to {
+                let last = Timestamp::from_millis(to.millis() - granularity.millis());
+                ranges.push(KeyRange {
+                    granularity,
+                    from: format!("{}#", granularity.key_prefix(from)),
+                    to: format!("{}$", granularity.key_prefix(last)),
+                });
+            }
+        };
+        if first_day < end_day {
+            push(Granularity::Hour, first, first_day);
+            push(Granularity::Day, first_day, end_day);
+            push(Granularity::Hour, end_day, end);
+        } else {
+            push(Granularity::Hour, first, end);
+        }
+        ranges
+    }
+
+    /// Query on the rollup table: the family's items whose sort key is in `range` and whose slot is
+    /// one of `slots`, with the same optional filters.
+    pub fn rollup_parameters(&self, slots: &[&str], range: &KeyRange) -> QueryParameters {
         let mut names = HashMap::from([
             ("#family".to_owned(), ROLLUP_PARTITION_KEY.to_owned()),
-            ("#hourSeries".to_owned(), ROLLUP_SORT_KEY.to_owned()),
+            ("#periodSeries".to_owned(), ROLLUP_SORT_KEY.to_owned()),
             ("#slot".to_owned(), "slot".to_owned()),
         ]);
         let mut values = HashMap::from([
             (":family".to_owned(), AttributeValue::S(self.family.clone())),
-            (":from".to_owned(), AttributeValue::S(format!("{}#", hour_text(first)))),
-            (":to".to_owned(), AttributeValue::S(format!("{}$", hour_text(last)))),
+            (":from".to_owned(), AttributeValue::S(range.from.clone())),
+            (":to".to_owned(), AttributeValue::S(range.to.clone())),
         ]);
         let mut filters = self.filter_parts(&mut names, &mut values);
         let operands: Vec<String> = (0..slots.len()).map(|i| format!(":slot{i}")).collect();
@@ -122,12 +149,20 @@ impl RecordQuery {
         }
         filters.push(format!("#slot IN ({})", operands.join(", ")));
         QueryParameters {
-            key_condition: "#family = :family AND #hourSeries BETWEEN :from AND :to".into(),
+            key_condition: "#family = :family AND #periodSeries BETWEEN :from AND :to".into(),
             filter: Some(filters.join(" AND ")),
             names,
             values,
         }
     }
+}
+
+/// A run of rollup sort keys, both ends included: every item of one granularity over some periods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub granularity: Granularity,
+    pub from: String,
+    pub to: String,
 }
 
 /// ProjectionExpression for [`crate::record::TimingRow`], with its names added to `names`.
@@ -234,18 +269,68 @@ mod tests {
         // An edge on the hour stays where it is: [10:00, 12:00) is hours 10 and 11.
         query.from = Timestamp::parse("2026-11-01T10:00:00Z").unwrap();
         query.to = Timestamp::parse("2026-11-01T12:00:00Z").unwrap();
-        let parameters = query.rollup_parameters(&["startup", "tasks"]);
+        let ranges = query.rollup_key_ranges();
+        assert_eq!(
+            ranges,
+            [KeyRange {
+                granularity: Granularity::Hour,
+                from: "2026-11-01T10#".into(),
+                to: "2026-11-01T11$".into()
+            }]
+        );
+        let parameters = query.rollup_parameters(&["startup", "tasks"], &ranges[0]);
         assert_eq!(parameters.values[":from"], AttributeValue::S("2026-11-01T10#".into()));
         assert_eq!(parameters.values[":to"], AttributeValue::S("2026-11-01T11$".into()));
         assert_eq!(
             parameters.key_condition,
-            "#family = :family AND #hourSeries BETWEEN :from AND :to"
+            "#family = :family AND #periodSeries BETWEEN :from AND :to"
         );
         let filter = parameters.filter.unwrap();
         assert!(filter.ends_with("#slot IN (:slot0, :slot1)"), "{filter}");
         assert_eq!(parameters.values[":slot1"], AttributeValue::S("tasks".into()));
         // Every key of hour 11 sorts inside, the first key of hour 12 outside.
         assert!("2026-11-01T11#tasks#9#z#-" < "2026-11-01T11$" && "2026-11-01T12#a" > "2026-11-01T11$");
+    }
+
+    #[test]
+    fn whole_days_are_read_from_day_items_and_the_edges_from_hours() {
+        let ranges = |from: &str, to: &str| {
+            let query = RecordQuery {
+                from: Timestamp::parse(from).unwrap(),
+                to: Timestamp::parse(to).unwrap(),
+                ..query()
+            };
+            query
+                .rollup_key_ranges()
+                .into_iter()
+                .map(|range| (range.from, range.to))
+                .collect::<Vec<_>>()
+        };
+        let range = |from: &str, to: &str| (from.to_owned(), to.to_owned());
+        // 10:30 on the 1st to 13:10 on the 4th: hours 10-23, days 2 and 3, hours 0-13.
+        assert_eq!(
+            ranges("2026-11-01T10:30:00Z", "2026-11-04T13:10:00Z"),
+            [
+                range("2026-11-01T10#", "2026-11-01T23$"),
+                range("D#2026-11-02#", "D#2026-11-03$"),
+                range("2026-11-04T00#", "2026-11-04T13$"),
+            ]
+        );
+        // Whole days only: one Query.
+        assert_eq!(
+            ranges("2026-10-22T00:00:00Z", "2026-11-22T00:00:00Z"),
+            [range("D#2026-10-22#", "D#2026-11-21$")]
+        );
+        // Across midnight without a whole day: hours only.
+        assert_eq!(
+            ranges("2026-11-01T22:00:00Z", "2026-11-02T02:00:00Z"),
+            [range("2026-11-01T22#", "2026-11-02T01$")]
+        );
+        // A window of exactly one day starting at midnight is that day's items.
+        assert_eq!(
+            ranges("2026-11-01T00:00:00Z", "2026-11-01T23:00:00.001Z"),
+            [range("D#2026-11-01#", "D#2026-11-01$")]
+        );
     }
 
     #[test]

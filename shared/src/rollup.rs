@@ -1,9 +1,16 @@
-//! Hourly rollups: what each task adds, exactly once, to the items of its (family, revision, cluster,
-//! launch type, hour of createdAt) series. Pure: the store sends what these functions build.
+//! Rollups: what each task adds, exactly once, to the items of its (family, revision, cluster, launch
+//! type) series for the hour and for the day (UTC) of its createdAt. Pure: the store sends what these
+//! functions build.
 //!
-//! Rollup table key: `family` (partition) and `hourSeries` = `<hour>#<slot>#<revision>#<cluster>#<launchType>`
-//! (sort), where the slot is a phase name or `tasks` (the counts). The hour leads, so one Query with
-//! `BETWEEN` reads every series of a family in a window.
+//! Rollup table key: `family` (partition) and `periodSeries` (sort) =
+//! `<period>#<slot>#<revision>#<cluster>#<launchType>`, where the slot is a phase name or `tasks` (the
+//! counts) and the period is `YYYY-MM-DDTHH` for an hour item or `D#YYYY-MM-DD` for a day item. The
+//! period leads, so one Query with `BETWEEN` reads every series of a family over a run of hours or of
+//! days; day keys start with a letter, so no range of hour keys (digits) reaches them.
+//!
+//! Each task's transaction adds to both its hour item and its day item, so they hold the same tasks:
+//! a 30-day summary reads 30 day items per series and slot instead of 720 hour items, and hours only
+//! for the partial days at the window's edges.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -16,7 +23,7 @@ use crate::timing::Phase;
 
 pub const DEFAULT_ROLLUP_TABLE_NAME: &str = "ecs-task-timing-rollups";
 pub const ROLLUP_PARTITION_KEY: &str = "family";
-pub const ROLLUP_SORT_KEY: &str = "hourSeries";
+pub const ROLLUP_SORT_KEY: &str = "periodSeries";
 /// String set on the task record: the markers already in the rollups.
 pub const ROLLED_UP: &str = "rolledUp";
 /// The slot of the counts item beside the phase items.
@@ -24,6 +31,57 @@ pub const COUNTS_SLOT: &str = "tasks";
 /// Sort-key stand-in for a task whose launch type is not reported.
 const NO_LAUNCH_TYPE: &str = "-";
 pub const MILLIS_PER_HOUR: i64 = 3_600_000;
+pub const MILLIS_PER_DAY: i64 = 86_400_000;
+
+/// The length of a rollup item's period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Granularity {
+    Hour,
+    /// A UTC day.
+    Day,
+}
+
+impl Granularity {
+    pub const BOTH: [Granularity; 2] = [Granularity::Hour, Granularity::Day];
+
+    pub const fn millis(self) -> i64 {
+        match self {
+            Granularity::Hour => MILLIS_PER_HOUR,
+            Granularity::Day => MILLIS_PER_DAY,
+        }
+    }
+
+    /// The start of the period holding `at`.
+    pub fn start(self, at: Timestamp) -> Timestamp {
+        Timestamp::from_millis(at.millis().div_euclid(self.millis()) * self.millis())
+    }
+
+    /// The item attribute naming the period: `hour` or `day`.
+    pub const fn attribute(self) -> &'static str {
+        match self {
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+        }
+    }
+
+    /// `YYYY-MM-DDTHH` or `YYYY-MM-DD` of the period starting at `start`.
+    pub fn text(self, start: Timestamp) -> String {
+        let mut text = start.to_string();
+        text.truncate(match self {
+            Granularity::Hour => "YYYY-MM-DDTHH".len(),
+            Granularity::Day => "YYYY-MM-DD".len(),
+        });
+        text
+    }
+
+    /// What sort keys of the period starting at `start` begin with (before their `#<slot>`).
+    pub fn key_prefix(self, start: Timestamp) -> String {
+        match self {
+            Granularity::Hour => self.text(start),
+            Granularity::Day => format!("D#{}", self.text(start)),
+        }
+    }
+}
 
 /// One thing a task adds to its rollups, exactly once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,14 +135,8 @@ pub fn due_markers(record: &TaskRecord, rolled_up: &BTreeSet<String>) -> Vec<Mar
         .collect()
 }
 
-pub fn hour_text(hour_start: Timestamp) -> String {
-    let mut text = hour_start.to_string();
-    text.truncate("YYYY-MM-DDTHH".len());
-    text
-}
-
 pub fn hour_start(at: Timestamp) -> Timestamp {
-    Timestamp::from_millis(at.millis().div_euclid(MILLIS_PER_HOUR) * MILLIS_PER_HOUR)
+    Granularity::Hour.start(at)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -93,25 +145,31 @@ pub struct Series {
     pub revision: u32,
     pub cluster_name: String,
     pub launch_type: Option<String>,
-    /// `YYYY-MM-DDTHH` of createdAt.
-    pub hour: String,
+    pub granularity: Granularity,
+    /// The start of the hour or day of createdAt.
+    pub period_start: Timestamp,
 }
 
 impl Series {
-    pub fn of(record: &TaskRecord) -> Option<Series> {
+    pub fn of(record: &TaskRecord, granularity: Granularity) -> Option<Series> {
         Some(Series {
             family: record.family.clone(),
             revision: record.revision,
             cluster_name: record.cluster_name.clone(),
             launch_type: record.launch_type.clone(),
-            hour: hour_text(hour_start(record.created_at?)),
+            granularity,
+            period_start: granularity.start(record.created_at?),
         })
+    }
+
+    pub fn period_end(&self) -> Timestamp {
+        Timestamp::from_millis(self.period_start.millis() + self.granularity.millis())
     }
 
     pub fn sort_key(&self, slot: &str) -> String {
         format!(
             "{}#{slot}#{}#{}#{}",
-            self.hour,
+            self.granularity.key_prefix(self.period_start),
             self.revision,
             self.cluster_name,
             self.launch_type.as_deref().unwrap_or(NO_LAUNCH_TYPE)
@@ -202,13 +260,15 @@ fn record_millis(seconds: f64) -> u64 {
     (seconds * 1000.0).round().max(0.0) as u64
 }
 
-/// What the markers of this record add to which rollup item.
+/// What the markers of this record add to which rollup item: the same deltas to its hour's items
+/// and to its day's.
 pub fn deltas(record: &TaskRecord, markers: &[Marker]) -> BTreeMap<RollupKey, Delta> {
     let mut deltas = BTreeMap::new();
-    let Some(series) = Series::of(record) else {
+    if record.created_at.is_none() {
         return deltas;
-    };
+    }
     let mut counts = Counts::default();
+    let mut slots = Vec::new();
     for marker in markers {
         match marker {
             Marker::Task => counts.tasks += 1,
@@ -219,14 +279,19 @@ pub fn deltas(record: &TaskRecord, markers: &[Marker]) -> BTreeMap<RollupKey, De
                 Some(seconds) => {
                     let mut rollup = PhaseRollup::default();
                     rollup.add_millis(record_millis(seconds));
-                    deltas.insert((series.clone(), phase.name()), Delta::Phase(rollup));
+                    slots.push((phase.name(), Delta::Phase(rollup)));
                 }
                 None => counts.timestamp_anomalies += 1,
             },
         }
     }
     if counts != Counts::default() {
-        deltas.insert((series, COUNTS_SLOT), Delta::Counts(counts));
+        slots.push((COUNTS_SLOT, Delta::Counts(counts)));
+    }
+    for series in Granularity::BOTH.into_iter().filter_map(|g| Series::of(record, g)) {
+        for (slot, delta) in &slots {
+            deltas.insert((series.clone(), *slot), delta.clone());
+        }
     }
     deltas
 }
@@ -290,8 +355,9 @@ impl Expression {
 
 /// SETs the series' attributes (the same value for every writer, so the order of writers does
 /// not matter) and ADDs the delta: no read, so concurrent writers never overwrite each other.
-pub fn rollup_update(key: &RollupKey, delta: &Delta, expires_at: Option<i64>) -> ItemUpdate {
+pub fn rollup_update(key: &RollupKey, delta: &Delta, retention_seconds: Option<i64>) -> ItemUpdate {
     let (series, slot) = key;
+    let expires_at = retention_seconds.map(|retention| series.period_end().millis() / 1000 + retention);
     let mut expression = Expression::new();
     expression.set("revision", AttributeValue::N(series.revision.to_string()));
     expression.set("clusterName", AttributeValue::S(series.cluster_name.clone()));
@@ -299,7 +365,10 @@ pub fn rollup_update(key: &RollupKey, delta: &Delta, expires_at: Option<i64>) ->
         expression.set("launchType", AttributeValue::S(launch_type.clone()));
     }
     expression.set("slot", AttributeValue::S((*slot).to_owned()));
-    expression.set("hour", AttributeValue::S(series.hour.clone()));
+    expression.set(
+        series.granularity.attribute(),
+        AttributeValue::S(series.granularity.text(series.period_start)),
+    );
     if let Some(expires_at) = expires_at {
         expression.set("expiresAt", AttributeValue::N(expires_at.to_string()));
     }
@@ -337,8 +406,8 @@ pub fn rollup_update(key: &RollupKey, delta: &Delta, expires_at: Option<i64>) ->
 
 /// The item [`rollup_update`] leaves when no item of that key exists yet: its key, every SET value and
 /// every ADD amount. For bulk loads into a new table (benchmarks), which can then use BatchWriteItem.
-pub fn new_item(key: &RollupKey, delta: &Delta, expires_at: Option<i64>) -> HashMap<String, AttributeValue> {
-    let update = rollup_update(key, delta, expires_at);
+pub fn new_item(key: &RollupKey, delta: &Delta, retention_seconds: Option<i64>) -> HashMap<String, AttributeValue> {
+    let update = rollup_update(key, delta, retention_seconds);
     let mut item = update.key;
     item.extend(
         update
@@ -349,12 +418,11 @@ pub fn new_item(key: &RollupKey, delta: &Delta, expires_at: Option<i64>) -> Hash
     item
 }
 
-/// Rollup items expire with the records of their hour: the end of the hour plus the retention
-/// the record carries (its expiresAt minus its createdAt), so every writer sets the same value.
-pub fn rollup_expires_at(record: &TaskRecord) -> Option<i64> {
-    let created = record.created_at?;
-    let retention_seconds = record.expires_at? - created.millis().div_euclid(1000);
-    Some((hour_start(created).millis() + MILLIS_PER_HOUR) / 1000 + retention_seconds)
+/// How long rollup items outlive the end of their period: the retention the record carries (its
+/// expiresAt minus its createdAt), so every writer of an item sets the same expiry, and an hour's
+/// items go with that hour's records.
+pub fn rollup_retention_seconds(record: &TaskRecord) -> Option<i64> {
+    Some(record.expires_at? - record.created_at?.millis().div_euclid(1000))
 }
 
 /// The task record's side of the transaction: add the markers, on condition that the record exists
@@ -542,7 +610,7 @@ mod tests {
     }
 
     #[test]
-    fn deltas_put_each_marker_in_its_hours_item() {
+    fn deltas_put_each_marker_in_its_hours_item_and_its_days() {
         let record = running();
         let deltas = deltas(&record, &known_markers(&record));
         let keys: Vec<String> = deltas.keys().map(|(series, slot)| series.sort_key(slot)).collect();
@@ -554,24 +622,42 @@ mod tests {
                 "2026-11-22T10#provisioning#3#prod#FARGATE",
                 "2026-11-22T10#startup#3#prod#FARGATE",
                 "2026-11-22T10#tasks#3#prod#FARGATE",
+                "D#2026-11-22#containerStart#3#prod#FARGATE",
+                "D#2026-11-22#provisioning#3#prod#FARGATE",
+                "D#2026-11-22#startup#3#prod#FARGATE",
+                "D#2026-11-22#tasks#3#prod#FARGATE",
             ]
         );
-        let startup = &deltas[&(Series::of(&record).unwrap(), "startup")];
-        let Delta::Phase(rollup) = startup else { panic!() };
-        // 10:59:58.500 -> 11:00:20.250 is 21,750 ms.
+        for granularity in Granularity::BOTH {
+            let series = Series::of(&record, granularity).unwrap();
+            let Delta::Phase(rollup) = &deltas[&(series.clone(), "startup")] else {
+                panic!()
+            };
+            // 10:59:58.500 -> 11:00:20.250 is 21,750 ms.
+            assert_eq!(
+                (rollup.count, rollup.sum_ms, rollup.sum_squares_ms),
+                (1, 21_750, 21_750 * 21_750)
+            );
+            assert_eq!(
+                deltas[&(series, COUNTS_SLOT)],
+                Delta::Counts(Counts {
+                    tasks: 1,
+                    started: 1,
+                    timestamp_anomalies: 1,
+                    ..Counts::default()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn day_keys_sort_outside_every_range_of_hour_keys() {
+        let day = Series::of(&running(), Granularity::Day).unwrap().sort_key("run");
+        // Hour ranges run from "<hour>#" to "<hour>$"; hours are digits, "D" sorts above all of them.
+        assert!(day.as_str() > "9999-12-31T23$" && day.starts_with("D#2026-11-22#"));
         assert_eq!(
-            (rollup.count, rollup.sum_ms, rollup.sum_squares_ms),
-            (1, 21_750, 21_750 * 21_750)
-        );
-        let counts = &deltas[&(Series::of(&record).unwrap(), COUNTS_SLOT)];
-        assert_eq!(
-            counts,
-            &Delta::Counts(Counts {
-                tasks: 1,
-                started: 1,
-                timestamp_anomalies: 1,
-                ..Counts::default()
-            })
+            Granularity::Day.start(Timestamp::parse("2026-11-22T23:59:59.999Z").unwrap()),
+            Timestamp::parse("2026-11-22T00:00:00Z").unwrap()
         );
     }
 
@@ -579,13 +665,13 @@ mod tests {
     fn an_update_read_back_is_the_delta_it_added() {
         let record = running();
         for (key, delta) in deltas(&record, &known_markers(&record)) {
-            let update = rollup_update(&key, &delta, rollup_expires_at(&record));
+            let update = rollup_update(&key, &delta, rollup_retention_seconds(&record));
             assert!(update.condition_expression.is_none());
             // Every placeholder is the attribute's own name: `:count` adds to `count`.
             for (placeholder, name) in &update.names {
                 assert_eq!(&placeholder[1..], name);
             }
-            let item = new_item(&key, &delta, rollup_expires_at(&record));
+            let item = new_item(&key, &delta, rollup_retention_seconds(&record));
             let read = RollupItem::from_item(&item).unwrap();
             assert_eq!(read.delta, delta);
             assert_eq!(
@@ -597,11 +683,17 @@ mod tests {
                 ),
                 ("web", 3, "prod", key.1)
             );
-            // 2026-11-22T11:00:00Z (the end of the hour) is 1,795,345,200 s; plus the 30-day retention.
+            // Items expire at the end of their period plus the record's 30-day retention:
+            // 2026-11-22T11:00:00Z is 1,795,345,200 s; the day ends 13 hours later.
+            let (period, period_end) = match key.0.granularity {
+                Granularity::Hour => (("hour", "2026-11-22T10"), 1_795_345_200),
+                Granularity::Day => (("day", "2026-11-22"), 1_795_345_200 + 13 * 3600),
+            };
             assert_eq!(
                 item["expiresAt"],
-                AttributeValue::N((1_795_345_200 + 30 * 86_400).to_string())
+                AttributeValue::N((period_end + 30 * 86_400).to_string())
             );
+            assert_eq!(item[period.0], AttributeValue::S(period.1.into()));
         }
     }
 
@@ -625,7 +717,7 @@ mod tests {
         let item = HashMap::from([
             ("family".to_owned(), AttributeValue::S("web".into())),
             (
-                "hourSeries".to_owned(),
+                "periodSeries".to_owned(),
                 AttributeValue::S("2026-11-22T10#run#3#prod#-".into()),
             ),
             ("slot".to_owned(), AttributeValue::S("run".into())),

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWrite
 use crate::query::RecordQuery;
 use crate::record::TaskRecord;
 use crate::rollup::{
-    ItemUpdate, Marker, ROLLED_UP, RollupItem, deltas, marker_update, rollup_expires_at, rollup_update,
+    ItemUpdate, Marker, ROLLED_UP, RollupItem, deltas, marker_update, rollup_retention_seconds, rollup_update,
 };
 use crate::store::{ReadCount, StoreError, TaskStore, string_set};
 
@@ -92,13 +92,13 @@ impl TaskStore {
     pub async fn roll_up(&self, record: &TaskRecord, markers: &[Marker]) -> Result<RollupReport, StoreError> {
         let mut report = RollupReport::default();
         let mut due = markers.to_vec();
-        let expires_at = rollup_expires_at(record);
+        let retention_seconds = rollup_retention_seconds(record);
         while !due.is_empty() {
             let mut items = vec![transact_item(&self.table, marker_update(&record.task_arn, &due))?];
             for (key, delta) in deltas(record, &due) {
                 items.push(transact_item(
                     &self.rollup_table,
-                    rollup_update(&key, &delta, expires_at),
+                    rollup_update(&key, &delta, retention_seconds),
                 )?);
             }
             report.transactions += 1;
@@ -162,7 +162,9 @@ impl TaskStore {
     }
 
     /// Calls `each` with every rollup item of the query's family in its hour window whose slot is one
-    /// of `slots`, following every page; refuses to read more than `max_items`.
+    /// of `slots`: day items for the whole days inside it, hour items for the rest (one Query per run
+    /// of keys, see [`RecordQuery::rollup_key_ranges`]), following every page; refuses to read more
+    /// than `max_items` in all.
     pub async fn for_each_rollup_item(
         &self,
         query: &RecordQuery,
@@ -171,20 +173,31 @@ impl TaskStore {
         max_items: u64,
         mut each: impl FnMut(RollupItem),
     ) -> Result<ReadCount, StoreError> {
-        let parameters = query.rollup_parameters(slots);
-        let request = self
-            .client
-            .query()
-            .table_name(&self.rollup_table)
-            .key_condition_expression(parameters.key_condition)
-            .set_filter_expression(parameters.filter)
-            .set_expression_attribute_names(Some(parameters.names))
-            .set_expression_attribute_values(Some(parameters.values))
-            .set_limit(page_size);
-        self.each_item(&self.rollup_table, request, max_items, &query.family, |item| {
-            each(RollupItem::from_item(&item)?);
-            Ok(())
-        })
-        .await
+        let mut read = ReadCount::default();
+        for range in query.rollup_key_ranges() {
+            let parameters = query.rollup_parameters(slots, &range);
+            let request = self
+                .client
+                .query()
+                .table_name(&self.rollup_table)
+                .key_condition_expression(parameters.key_condition)
+                .set_filter_expression(parameters.filter)
+                .set_expression_attribute_names(Some(parameters.names))
+                .set_expression_attribute_values(Some(parameters.values))
+                .set_limit(page_size);
+            self.each_item(
+                &self.rollup_table,
+                request,
+                max_items,
+                &query.family,
+                &mut read,
+                |item| {
+                    each(RollupItem::from_item(&item)?);
+                    Ok(())
+                },
+            )
+            .await?;
+        }
+        Ok(read)
     }
 }

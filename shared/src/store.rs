@@ -353,24 +353,27 @@ impl TaskStore {
             .projection_expression(projection)
             .set_expression_attribute_names(Some(names))
             .set_limit(page_size);
-        self.each_item(&self.table, request, max_rows, &query.family, |item| {
+        let mut read = ReadCount::default();
+        self.each_item(&self.table, request, max_rows, &query.family, &mut read, |item| {
             each(serde_dynamo::from_item(item)?);
             Ok(())
         })
-        .await
+        .await?;
+        Ok(read)
     }
 
-    /// Follows every page of `request` on `table`, calling `each` with every item; refuses, with
-    /// [`StoreError::RowLimit`], to read more than `max_rows` items of `family`.
+    /// Follows every page of `request` on `table`, calling `each` with every item and counting into
+    /// `read` (which may already hold earlier queries of the same answer); refuses, with
+    /// [`StoreError::RowLimit`], once `read` exceeds `max_rows` items of `family`.
     pub(crate) async fn each_item(
         &self,
         table: &str,
         request: QueryFluentBuilder,
         max_rows: u64,
         family: &str,
+        read: &mut ReadCount,
         mut each: impl FnMut(HashMap<String, AttributeValue>) -> Result<(), StoreError>,
-    ) -> Result<ReadCount, StoreError> {
-        let mut read = ReadCount::default();
+    ) -> Result<(), StoreError> {
         let mut start = None;
         loop {
             let output = request
@@ -386,7 +389,7 @@ impl TaskStore {
             }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(read),
+                _ => return Ok(()),
             }
         }
     }

@@ -46,10 +46,10 @@ fn projected_items(count: usize) -> Vec<HashMap<String, AttributeValue>> {
         .collect()
 }
 
-/// A 30-day family's rollup items as a Query returns them: 720 hours × (7 phases + counts), each
-/// phase item holding `per_hour` log-normal durations around the generator's medians.
-fn rollup_items(per_hour: usize) -> Vec<HashMap<String, AttributeValue>> {
-    use shared::rollup::{Counts, Delta, PhaseRollup, Series, rollup_update};
+/// A 30-day family's rollup items as a Query returns them: 30 days × (7 phases + counts), each
+/// phase item holding `per_day` log-normal durations around the generator's medians.
+fn rollup_items(per_day: usize) -> Vec<HashMap<String, AttributeValue>> {
+    use shared::rollup::{Counts, Delta, Granularity, PhaseRollup, Series, rollup_update};
     let mut rng = fastrand::Rng::with_seed(9);
     let medians = [
         (11.0, 0.25),
@@ -61,26 +61,25 @@ fn rollup_items(per_hour: usize) -> Vec<HashMap<String, AttributeValue>> {
         (950.0, 0.75),
     ];
     let mut items = Vec::new();
-    for hour in 0..720i64 {
+    for day in 0..30i64 {
         let series = Series {
             family: "orders".into(),
             revision: 6,
             cluster_name: "shop-prod".into(),
             launch_type: Some("FARGATE".into()),
-            hour: shared::rollup::hour_text(shared::timestamp::Timestamp::from_millis(
-                1_792_800_000_000 + hour * 3_600_000,
-            )),
+            granularity: Granularity::Day,
+            period_start: shared::timestamp::Timestamp::from_millis(1_792_800_000_000 + day * 86_400_000),
         };
         let mut deltas = vec![(
             "tasks",
             Delta::Counts(Counts {
-                tasks: per_hour as u64,
+                tasks: per_day as u64,
                 ..Counts::default()
             }),
         )];
         for (phase, (median, sigma)) in Phase::ALL.iter().zip(medians) {
             let mut rollup = PhaseRollup::default();
-            for _ in 0..per_hour {
+            for _ in 0..per_day {
                 let normal = (-2.0 * rng.f64().max(1e-12).ln()).sqrt() * (std::f64::consts::TAU * rng.f64()).cos();
                 rollup.add_millis((median * (sigma * normal).exp() * 1000.0) as u64);
             }
@@ -137,12 +136,12 @@ fn statistics(c: &mut Criterion) {
             })
         },
     );
-    // 1,000,000 tasks over 30 days: about 1,389 per hour.
-    let rollups = rollup_items(1_389);
+    // 1,000,000 tasks over 30 days: about 33,334 per day.
+    let rollups = rollup_items(33_334);
     let attributes: usize = rollups.iter().map(HashMap::len).sum();
     println!("rollup items: {}, attributes: {attributes}", rollups.len());
     group.bench_function(
-        "fold: a 30-day family's 5,760 rollup items (1M tasks) -> groups by family, revision",
+        "fold: a 30-day family's 240 day rollup items (1M tasks) -> groups by family, revision",
         |b| {
             b.iter(|| {
                 let mut groups: BTreeMap<_, RollupAccumulator> = BTreeMap::new();

@@ -80,7 +80,7 @@ pub async fn create_tasks_table(client: &Client, name: &str) -> Result<(), Error
     Ok(())
 }
 
-/// Creates the rollup table (idempotent): `family` and `hourSeries`, as in infra/.
+/// Creates the rollup table (idempotent): `family` and `periodSeries`, as in infra/.
 pub async fn create_rollup_table(client: &Client, name: &str) -> Result<(), Error> {
     let created = client
         .create_table()

@@ -138,13 +138,19 @@ pub fn expected_rollups(lifecycles: &[Lifecycle]) -> BTreeMap<(String, String), 
         let cluster = text("clusterArn").rsplit('/').next().unwrap_or_default().to_owned();
         let created = chrono::DateTime::parse_from_rfc3339(&text("createdAt")).map(|t| t.to_utc());
         let Ok(created) = created else { continue };
-        let hour = created.format("%Y-%m-%dT%H").to_string();
-        let key = |slot: &str| {
+        // Every task is in its hour's items and in its (UTC) day's.
+        let periods = [
+            created.format("%Y-%m-%dT%H").to_string(),
+            created.format("D#%Y-%m-%d").to_string(),
+        ];
+        let keys = |slot: &str| {
             let launch_type = detail["launchType"].as_str().unwrap_or("-");
-            (
-                task.truth.family.clone(),
-                format!("{hour}#{slot}#{revision}#{cluster}#{launch_type}"),
-            )
+            periods.clone().map(|period| {
+                (
+                    task.truth.family.clone(),
+                    format!("{period}#{slot}#{revision}#{cluster}#{launch_type}"),
+                )
+            })
         };
         let counts = Counts {
             tasks: 1,
@@ -153,7 +159,7 @@ pub fn expected_rollups(lifecycles: &[Lifecycle]) -> BTreeMap<(String, String), 
             failed_to_start: u64::from(task.truth.failed_to_start),
             timestamp_anomalies: 0,
         };
-        let mut deltas = vec![(key(COUNTS_SLOT), Delta::Counts(counts))];
+        let mut deltas = vec![(COUNTS_SLOT, Delta::Counts(counts))];
         for phase in Phase::ALL {
             if let Some(millis) = task.truth.phase_millis(phase) {
                 let millis = u64::try_from(millis).unwrap_or(0);
@@ -163,14 +169,16 @@ pub fn expected_rollups(lifecycles: &[Lifecycle]) -> BTreeMap<(String, String), 
                     sum_squares_ms: u128::from(millis) * u128::from(millis),
                     histogram: Default::default(),
                 };
-                deltas.push((key(phase.name()), Delta::Phase(rollup)));
+                deltas.push((phase.name(), Delta::Phase(rollup)));
             }
         }
-        for (key, delta) in deltas {
-            match expected.get_mut(&key) {
-                Some(existing) => existing.merge(&delta),
-                None => {
-                    expected.insert(key, delta);
+        for (slot, delta) in deltas {
+            for key in keys(slot) {
+                match expected.get_mut(&key) {
+                    Some(existing) => existing.merge(&delta),
+                    None => {
+                        expected.insert(key, delta.clone());
+                    }
                 }
             }
         }
@@ -193,9 +201,9 @@ pub async fn scan_rollups(
         .send();
     while let Some(item) = pages.next().await {
         let item = item?;
-        let sort_key = match item.get("hourSeries") {
+        let sort_key = match item.get("periodSeries") {
             Some(AttributeValue::S(key)) => key.clone(),
-            _ => return Err("a rollup item without hourSeries".into()),
+            _ => return Err("a rollup item without periodSeries".into()),
         };
         let parsed = RollupItem::from_item(&item)?;
         items.insert((parsed.family.clone(), sort_key), parsed);

@@ -1,4 +1,4 @@
-//! Hourly rollups against the local stack: exactly once under duplicates, shuffles, concurrent
+//! Hourly and daily rollups against the local stack: exactly once under duplicates, shuffles, concurrent
 //! workers, invocations that die between their two calls and injected TransactionConflicts; the
 //! DynamoDB calls each delivery costs; summaries from rollups against the exact ones.
 
@@ -127,6 +127,41 @@ async fn ask(handler: &task_summary::Handler, request: Value) -> Value {
     serde_json::to_value(answer).unwrap()
 }
 
+/// The rollup answer's groups agree with the exact answer's: counts, mean and stddev to the
+/// millisecond both round to, min, max and percentiles within 1%.
+fn assert_agree(rollups: &Value, exact: &Value) {
+    let groups = |answer: &Value| answer["groups"].as_array().unwrap().clone();
+    assert_eq!(groups(rollups).len(), 2);
+    for (r, e) in groups(rollups).iter().zip(groups(exact)) {
+        assert_eq!(r["key"], e["key"]);
+        for count in ["tasks", "started", "stopped", "failedToStart", "timestampAnomalies"] {
+            assert_eq!(r[count], e[count], "{count}");
+        }
+        for (rp, ep) in r["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(e["phases"].as_array().unwrap())
+        {
+            let what = format!("revision {} {}", r["key"]["revision"], rp["phase"]);
+            assert_eq!(rp["count"], ep["count"], "{what}");
+            let value = |v: &Value, name: &str| v[name].as_f64().unwrap();
+            // Both rounded to the millisecond from the same exact sums.
+            for name in ["mean", "stddev"] {
+                let (got, want) = (value(rp, name), value(ep, name));
+                assert!((got - want).abs() <= 0.001 + 1e-9, "{what} {name}: {got} vs {want}");
+            }
+            for name in ["min", "p50", "p90", "p95", "p99", "max"] {
+                let (got, want) = (value(rp, name), value(ep, name));
+                assert!(
+                    (got - want).abs() <= want * 0.01 + 0.001,
+                    "{what} {name}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn summaries_from_rollups_agree_with_the_exact_ones_within_their_precision() {
     let stack = TestStack::new().await.unwrap();
@@ -158,36 +193,7 @@ async fn summaries_from_rollups_agree_with_the_exact_ones_within_their_precision
         "{}",
         rollups["read"]
     );
-    let groups = |answer: &Value| answer["groups"].as_array().unwrap().clone();
-    assert_eq!(groups(&rollups).len(), 2);
-    for (r, e) in groups(&rollups).iter().zip(groups(&exact)) {
-        assert_eq!(r["key"], e["key"]);
-        for count in ["tasks", "started", "stopped", "failedToStart", "timestampAnomalies"] {
-            assert_eq!(r[count], e[count], "{count}");
-        }
-        for (rp, ep) in r["phases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(e["phases"].as_array().unwrap())
-        {
-            let what = format!("revision {} {}", r["key"]["revision"], rp["phase"]);
-            assert_eq!(rp["count"], ep["count"], "{what}");
-            let value = |v: &Value, name: &str| v[name].as_f64().unwrap();
-            // Both rounded to the millisecond from the same exact sums.
-            for name in ["mean", "stddev"] {
-                let (got, want) = (value(rp, name), value(ep, name));
-                assert!((got - want).abs() <= 0.001 + 1e-9, "{what} {name}: {got} vs {want}");
-            }
-            for name in ["min", "p50", "p90", "p95", "p99", "max"] {
-                let (got, want) = (value(rp, name), value(ep, name));
-                assert!(
-                    (got - want).abs() <= want * 0.01 + 0.001,
-                    "{what} {name}: {got} vs {want}"
-                );
-            }
-        }
-    }
+    assert_agree(&rollups, &exact);
     // A window that ends inside an hour is answered for the whole hour, and says so.
     let mut partial = request(false);
     partial["to"] = json!("2026-11-20T11:30:00Z");
@@ -228,4 +234,59 @@ async fn a_cancelled_transaction_changes_nothing() {
     assert_eq!((report.transactions, report.rolled_up.len()), (1, 0), "{report:?}");
     let after = scan_rollups(&client, &stack.rollup_table).await.unwrap();
     assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn summaries_over_days_read_day_items_and_hours_only_at_the_edges() {
+    let stack = TestStack::new().await.unwrap();
+    // 150 tasks over 60 hours from 2026-11-20T09:00: three UTC days, two of them partial.
+    let lifecycles = tasks(81, 150, 60);
+    for task in &lifecycles {
+        deliver(&stack.handler, task.events.last().unwrap()).await.unwrap();
+    }
+    let handler = stack.summary(Limits::default(), None);
+    let request = |from: &str, to: &str, exact: bool| json!({"query": "summary", "family": "web", "from": from, "to": to, "groupBy": ["revision"], "exact": exact});
+    let rollups = ask(&handler, request("2026-11-20T10:30:00Z", "2026-11-22T15:10:00Z", false)).await;
+    // The rollups answer for whole hours: the exact path over the same widened window must agree.
+    assert_eq!(
+        (&rollups["filters"]["from"], &rollups["filters"]["to"]),
+        (&json!("2026-11-20T10:00:00.000Z"), &json!("2026-11-22T16:00:00.000Z"))
+    );
+    let exact = ask(&handler, request("2026-11-20T10:00:00Z", "2026-11-22T16:00:00Z", true)).await;
+    let created_in_window = lifecycles
+        .iter()
+        .filter(|task| {
+            let created = Timestamp::parse(task.events[0]["detail"]["createdAt"].as_str().unwrap()).unwrap();
+            (window_start() + HOUR..window_start() + 55 * HOUR).contains(&created.millis())
+        })
+        .count();
+    let total = |answer: &Value| -> u64 {
+        answer["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["tasks"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        (total(&rollups), total(&exact)),
+        (created_in_window as u64, created_in_window as u64)
+    );
+    assert_agree(&rollups, &exact);
+    // Hours 10-23 of the 20th, the 21st as day items, hours 0-15 of the 22nd: three Queries, and at
+    // most (14 + 16) hours × 2 revisions × 8 slots + 2 × 8 day items.
+    assert_eq!(rollups["read"]["queryCalls"], 3, "{}", rollups["read"]);
+    assert!(
+        rollups["read"]["itemsRead"].as_u64().unwrap() <= 30 * 16 + 16,
+        "{}",
+        rollups["read"]
+    );
+    // The whole 21st alone is its day items: one Query, 2 revisions × 8 slots.
+    let day = ask(&handler, request("2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z", false)).await;
+    let day_exact = ask(&handler, request("2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z", true)).await;
+    assert_eq!(
+        (&day["read"]["queryCalls"], &day["read"]["itemsRead"]),
+        (&json!(1), &json!(16))
+    );
+    assert_agree(&day, &day_exact);
 }

@@ -131,7 +131,7 @@ pub struct Response {
     pub version: u64,
     /// Metric keys this invocation emitted (empty for duplicates and stale events).
     pub metrics_emitted: Vec<String>,
-    /// Markers this invocation added to the hourly rollups (a duplicate or stale delivery adds those
+    /// Markers this invocation added to the rollups (a duplicate or stale delivery adds those
     /// an earlier invocation left undone).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rolled_up: Vec<&'static str>,

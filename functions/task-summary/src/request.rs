@@ -79,7 +79,7 @@ impl GroupBy {
         }
     }
 
-    /// Whether the hourly rollups keep this dimension (their series key).
+    /// Whether the rollups keep this dimension (their series key).
     pub fn in_rollups(self) -> bool {
         matches!(
             self,
@@ -93,7 +93,7 @@ pub struct SummaryQuery {
     pub filters: RecordQuery,
     pub phases: Vec<Phase>,
     pub group_by: Vec<GroupBy>,
-    /// Read every record instead of the hourly rollups.
+    /// Read every record instead of the rollups.
     pub exact: bool,
 }
 
@@ -228,7 +228,7 @@ pub fn parse_request(payload: &[u8], limits: &Limits, now: Timestamp, key: &Toke
             let group_by = group_by(raw.group_by.as_deref())?;
             if let Some(dimension) = group_by.iter().find(|d| !exact && !d.in_rollups()) {
                 return invalid(format!(
-                    "groupBy: {:?} needs \"exact\": true (the hourly rollups are kept by family, revision, cluster and launchType)",
+                    "groupBy: {:?} needs \"exact\": true (the rollups are kept by family, revision, cluster and launchType)",
                     dimension.name()
                 ));
             }

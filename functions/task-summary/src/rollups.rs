@@ -1,4 +1,4 @@
-//! Answers from the hourly rollups: the same shapes as the exact answers, built from counts, exact
+//! Answers from the hourly and daily rollups: the same shapes as the exact answers, built from counts, exact
 //! sums and log-bucketed histograms instead of values. Pure.
 
 use std::collections::BTreeMap;

@@ -177,7 +177,7 @@ fn every_bad_request_gets_a_specific_message() {
         ),
         (
             json!({"query": "summary", "family": "web", "groupBy": ["family", "availabilityZone"]}),
-            "groupBy: \"availabilityZone\" needs \"exact\": true (the hourly rollups are kept by family, revision, cluster and launchType)",
+            "groupBy: \"availabilityZone\" needs \"exact\": true (the rollups are kept by family, revision, cluster and launchType)",
         ),
         (
             json!({"query": "summary", "family": "web", "exact": "yes"}),

@@ -1,21 +1,26 @@
-//! `make bench`: a 30-day single-family summary from the hourly rollups, for windows holding 1k to 1M
+//! `make bench`: a single-family summary from the rollups over a month, for windows holding 1k to 1M
 //! tasks, beside the exact path where it can still run. For each size: fresh tables; N generated tasks
-//! created over 30 days; their rollup deltas computed with the code task-events uses
+//! created over the 31 days before 2026-11-22; their rollup deltas computed with the code task-events uses
 //! (`rollup::known_markers`, `rollup::deltas`), summed per item and written in bulk as the items
 //! task-events' updates would leave (`rollup::new_item`, BatchWriteItem: one UpdateItem per item
 //! would hit DynamoDB's 4 KB expression limit for a busy hour's hundreds of buckets, and takes moto
-//! minutes); then one summary through the real handler, timed in wall-clock and in this thread's CPU.
+//! minutes); then summaries through the real handler, timed in wall-clock and in this thread's CPU:
+//! those 31 whole days (day items only), and 30 days from 12:30 to 12:30 (day items plus the hour
+//! items of the partial days at both ends).
 //!
 //!   rollup_scaling N [N ...]       prints a Markdown table; sizes up to 10,000 also load the records
 //!                                  and time the exact path
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use shared::event::parse_event;
 use shared::record::TaskRecord;
-use shared::rollup::{Delta, RollupKey, deltas, known_markers, new_item, rollup_expires_at};
+use shared::rollup::{
+    COUNTS_SLOT, Delta, Granularity, RollupKey, deltas, known_markers, new_item, rollup_retention_seconds,
+};
 use shared::store::TaskStore;
 use shared::timestamp::Timestamp;
 use task_summary::request::Limits;
@@ -24,6 +29,7 @@ use task_timing_tests::generator::{Profile, lifecycle};
 use task_timing_tests::local::{Error, batch_put, create_tables, dynamodb_from_env, thread_cpu_nanos, unique_name};
 
 const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
 
 // The functions' allocator, so the handler CPU measured here is the deployed one's.
 #[global_allocator]
@@ -32,10 +38,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EXACT_UP_TO: usize = 10_000;
 
 struct Generated {
-    /// The summed delta of every rollup item, and its expiry (the same for every task of its hour).
+    /// The summed delta of every rollup item, and its retention (the same for every task).
     items: BTreeMap<RollupKey, (Delta, Option<i64>)>,
     /// The records, for the exact path (only up to EXACT_UP_TO tasks).
     records: Vec<TaskRecord>,
+    /// Every task's createdAt, to count the tasks of a window independently of the summary.
+    created: Vec<i64>,
 }
 
 /// Generates the tasks and sums their rollup deltas per item; keeps the records for the exact path.
@@ -44,8 +52,10 @@ fn generate(tasks: usize, now: i64) -> Result<Generated, Error> {
     let profile = Profile::with_index("orders", 6);
     let mut items: BTreeMap<RollupKey, (Delta, Option<i64>)> = BTreeMap::new();
     let mut records = Vec::new();
+    let mut created_at = Vec::with_capacity(tasks);
     for _ in 0..tasks {
-        let created = now - rng.i64(1..30 * DAY);
+        let created = now - rng.i64(1..31 * DAY);
+        created_at.push(created);
         let task = lifecycle(&mut rng, &profile, created);
         let last = task.events.last().ok_or("a lifecycle has events")?;
         let record = TaskRecord::from_event(parse_event(last.to_string().as_bytes())?, 90)?;
@@ -53,7 +63,7 @@ fn generate(tasks: usize, now: i64) -> Result<Generated, Error> {
             match items.get_mut(&key) {
                 Some((existing, _)) => existing.merge(&delta),
                 None => {
-                    items.insert(key, (delta, rollup_expires_at(&record)));
+                    items.insert(key, (delta, rollup_retention_seconds(&record)));
                 }
             }
         }
@@ -61,12 +71,66 @@ fn generate(tasks: usize, now: i64) -> Result<Generated, Error> {
             records.push(record);
         }
     }
-    Ok(Generated { items, records })
+    Ok(Generated {
+        items,
+        records,
+        created: created_at,
+    })
 }
 
-async fn timed_summary(handler: &task_summary::Handler, exact: bool) -> Result<(Value, f64, f64), Error> {
-    let request = json!({"query": "summary", "family": "orders", "from": "2026-10-22T00:00:00Z",
-        "to": "2026-11-22T00:00:00Z", "exact": exact});
+/// DynamoDB's item size (attribute names plus values; a number is about 1 + digits/2 bytes), which
+/// sets the write units each update of the item costs.
+fn approximate_item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(text) => text.len(),
+                    AttributeValue::N(number) => 1 + number.trim_start_matches('-').len().div_ceil(2),
+                    _ => 0,
+                }
+        })
+        .sum()
+}
+
+/// Mean and largest size of the phase items, by granularity: "hour phase items mean 612 B (max 1,234 B); …".
+fn item_sizes(keys: &BTreeMap<RollupKey, (Delta, Option<i64>)>, items: &[HashMap<String, AttributeValue>]) -> String {
+    let mut by_granularity: BTreeMap<Granularity, Vec<usize>> = BTreeMap::new();
+    for (((series, slot), _), item) in keys.iter().zip(items) {
+        if *slot != COUNTS_SLOT {
+            by_granularity
+                .entry(series.granularity)
+                .or_default()
+                .push(approximate_item_bytes(item));
+        }
+    }
+    let parts: Vec<String> = by_granularity
+        .iter()
+        .map(|(granularity, sizes)| {
+            let mean = sizes.iter().sum::<usize>() / sizes.len().max(1);
+            let max = sizes.iter().max().copied().unwrap_or(0);
+            format!("{} phase items mean {mean} B (max {max} B)", granularity.attribute())
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// The windows summarised: (what the table calls it, from, to).
+const WINDOWS: [(&str, &str, &str); 2] = [
+    ("31 whole days", "2026-10-22T00:00:00Z", "2026-11-22T00:00:00Z"),
+    (
+        "30 days, 12:30 to 12:30",
+        "2026-10-22T12:30:00Z",
+        "2026-11-21T12:30:00Z",
+    ),
+];
+
+async fn timed_summary(
+    handler: &task_summary::Handler,
+    (from, to): (&str, &str),
+    exact: bool,
+) -> Result<(Value, f64, f64), Error> {
+    let request = json!({"query": "summary", "family": "orders", "from": from, "to": to, "exact": exact});
     let (cpu_before, started) = (thread_cpu_nanos(), Instant::now());
     let answer = handler.handle(request.to_string().as_bytes()).await?;
     let (wall, cpu) = (started.elapsed(), thread_cpu_nanos() - cpu_before);
@@ -86,8 +150,10 @@ async fn main() -> Result<(), Error> {
         .map_err(|_| "usage: rollup_scaling N [N ...]")?;
     let client = dynamodb_from_env().await?;
     let now = Timestamp::parse("2026-11-22T00:00:00Z")?.millis();
-    println!("| tasks in window | source | items read | Query calls | summary wall time | handler CPU | load |");
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| tasks | window | source | tasks in window | items read | Query calls | summary wall time | handler CPU | load |"
+    );
+    println!("|---:|---|---|---:|---:|---:|---:|---:|---|");
     for tasks in sizes {
         let table = unique_name("bench-rollups");
         let rollup_table = create_tables(&client, &table).await?;
@@ -96,14 +162,15 @@ async fn main() -> Result<(), Error> {
         let generated = started.elapsed();
         let store = TaskStore::new(client.clone(), table.clone()).with_rollup_table(rollup_table.clone());
         let started = Instant::now();
-        let items = generated_tasks
+        let items: Vec<_> = generated_tasks
             .items
             .iter()
-            .map(|(key, (delta, expires_at))| new_item(key, delta, *expires_at))
+            .map(|(key, (delta, retention))| new_item(key, delta, *retention))
             .collect();
+        let sizes = item_sizes(&generated_tasks.items, &items);
         batch_put(&client, &rollup_table, items).await?;
         let load = format!(
-            "{} tasks generated in {:.1} s; {} rollup items batch-written in {:.1} s",
+            "{} tasks generated in {:.1} s; {} rollup items batch-written in {:.1} s; {sizes}",
             tasks,
             generated.as_secs_f64(),
             generated_tasks.items.len(),
@@ -117,7 +184,15 @@ async fn main() -> Result<(), Error> {
             token_key: None,
         };
         let handler = task_summary::Handler::new(store, config, TokenKey::random()?);
-        let mut runs = vec![("rollups", timed_summary(&handler, false).await?)];
+        let mut runs = Vec::new();
+        for (name, from, to) in WINDOWS {
+            runs.push((
+                name,
+                "rollups",
+                (from, to),
+                timed_summary(&handler, (from, to), false).await?,
+            ));
+        }
         if !generated_tasks.records.is_empty() {
             let records = generated_tasks
                 .records
@@ -125,15 +200,29 @@ async fn main() -> Result<(), Error> {
                 .map(serde_dynamo::to_item)
                 .collect::<Result<Vec<_>, _>>()?;
             batch_put(&client, &table, records).await?;
-            runs.push(("records (exact)", timed_summary(&handler, true).await?));
+            let (name, from, to) = WINDOWS[0];
+            runs.push((
+                name,
+                "records (exact)",
+                (from, to),
+                timed_summary(&handler, (from, to), true).await?,
+            ));
         }
-        for (source, (answer, wall_ms, cpu_ms)) in runs {
+        for (window, source, (from, to), (answer, wall_ms, cpu_ms)) in runs {
+            // Rollups answer for the whole hours around the window (the exact runs are on whole days).
+            let (from, to) = (Timestamp::parse(from)?.millis(), Timestamp::parse(to)?.millis());
+            let (from, to) = (from.div_euclid(HOUR) * HOUR, (to + HOUR - 1).div_euclid(HOUR) * HOUR);
+            let in_window = generated_tasks
+                .created
+                .iter()
+                .filter(|created| (from..to).contains(*created))
+                .count() as u64;
             let counted = answer["groups"][0]["tasks"].as_u64().unwrap_or(0);
-            if counted != tasks as u64 {
-                return Err(format!("{source}: the summary counted {counted} of {tasks} tasks").into());
+            if counted != in_window {
+                return Err(format!("{window}, {source}: the summary counted {counted} of {in_window} tasks").into());
             }
             println!(
-                "| {tasks} | {source} | {} | {} | {wall_ms:.0} ms | {cpu_ms:.1} ms | {load} |",
+                "| {tasks} | {window} | {source} | {in_window} | {} | {} | {wall_ms:.0} ms | {cpu_ms:.1} ms | {load} |",
                 answer["read"]["itemsRead"], answer["read"]["queryCalls"]
             );
         }
