@@ -15,7 +15,7 @@ test:
 
 ## unit-test: the pure core only; needs no services.
 unit-test:
-	cargo test -p shared -p task-events -p task-summary --lib --test requests
+	cargo test -p shared -p task-events -p task-summary -p clock-monitor --lib --test requests --test fixtures
 
 ## local-up / local-down: services and tables for manual use; `eval "$$(make -s local-up)"` prepares a shell.
 local-up:
@@ -34,7 +34,7 @@ loadtest:
 
 ## build: release builds of both functions, as they ship (some compile errors only show with optimisations).
 build:
-	cargo build --release -p task-events -p task-summary
+	cargo build --release -p task-events -p task-summary -p clock-monitor
 
 lint:
 	cargo fmt --all -- --check

@@ -8,10 +8,11 @@ mkdir -p docs .local
 rm -rf target/criterion
 cargo bench -p task-timing-tests --bench core -- --noplot 2>&1 | tee .local/bench-core.log
 cargo bench -p task-timing-tests --bench summary -- --noplot 2>&1 | tee .local/bench-summary.log
-cargo build -q --release -p task-events -p task-summary
+cargo build -q --release -p task-events -p task-summary -p clock-monitor
 cargo run -q --release -p task-timing-tests --bin roundtrips >.local/bench-roundtrips.md
 cargo run -q --release -p task-timing-tests --bin summary_scaling 1000 10000 >.local/bench-scaling.md
 cargo run -q --release -p task-timing-tests --bin rollup_scaling 1000 100000 1000000 >.local/bench-rollups.md
+cargo run -q --release -p task-timing-tests --bin clock_usage target/release/clock-monitor 1000 >.local/bench-clock.md
 x86_size=$(stat -c %s target/release/task-events)
 arm_line="not built: \`cargo lambda build --release --arm64 -p task-events\` failed on this machine (see .local/bench-arm64.log)"
 if rustup target list --installed | grep -q aarch64-unknown-linux-gnu &&
@@ -84,12 +85,22 @@ fi
   echo
   python3 tools/criterion_table.py target/criterion summary
   echo
+  echo "## clock-monitor: resource use"
+  echo
+  echo "\`cargo run --release -p task-timing-tests --bin clock_usage target/release/clock-monitor 1000\`: the release binary"
+  echo "sampling every 100 ms against the metadata stand-in (the project's synchronized fixture) and publishing each"
+  echo "sample to the local stack (through the CBOR bridge). CPU is utime + stime from /proc between the 20th sample and"
+  echo "1,000 samples later, divided by the samples; RSS and peak RSS (VmHWM) from /proc at the end."
+  echo
+  cat .local/bench-clock.md
+  echo
   echo "## Release binary size"
   echo
   echo "| build | command | size |"
   echo "|---|---|---:|"
   echo "| x86_64, glibc | \`cargo build --release -p task-events\` | ${x86_size} bytes |"
   echo "| x86_64, glibc | \`cargo build --release -p task-summary\` | $(stat -c %s target/release/task-summary) bytes |"
+  echo "| x86_64, glibc | \`cargo build --release -p clock-monitor\` | $(stat -c %s target/release/clock-monitor) bytes |"
   echo "| arm64 (Lambda bootstrap) | \`cargo lambda build --release --arm64 -p task-events\` | ${arm_line} |"
 } >"$out"
 echo "wrote $out"

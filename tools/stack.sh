@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The local stack on loopback: moto_server (DynamoDB), the tasks and rollup tables, and `cargo lambda watch`
+# The local stack on loopback: moto_server (DynamoDB, CloudWatch), the CBOR bridge in front of moto for
+# aws-sdk-cloudwatch (tools/cloudwatch_bridge.py), the tasks and rollup tables, and `cargo lambda watch`
 # serving both functions (task-events, task-summary). Python tools live in .venv (pinned in tools/requirements.txt).
 #
 #   tools/stack.sh up            start what is not running; print `export NAME=value` lines on stdout
@@ -14,7 +15,10 @@ mkdir -p "$STATE"
 
 export LOCAL_AWS_PORT=${LOCAL_AWS_PORT:-5000}
 export LAMBDA_INVOKE_PORT=${LAMBDA_INVOKE_PORT:-9000}
+export LOCAL_CLOUDWATCH_PORT=${LOCAL_CLOUDWATCH_PORT:-5001}
 export AWS_ENDPOINT_URL=http://127.0.0.1:$LOCAL_AWS_PORT
+# aws-sdk-cloudwatch speaks Smithy RPC v2 CBOR, which moto does not: its calls go through the bridge.
+export AWS_ENDPOINT_URL_CLOUDWATCH=http://127.0.0.1:$LOCAL_CLOUDWATCH_PORT
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export TABLE_NAME=${TABLE_NAME:-ecs-task-timing-tasks}
@@ -62,6 +66,18 @@ start_moto() {
   wait_for_port "$LOCAL_AWS_PORT" 60 moto_server "$STATE/moto.log"
 }
 
+start_bridge() {
+  if listening "$LOCAL_CLOUDWATCH_PORT"; then
+    log "reusing the CloudWatch bridge already on 127.0.0.1:$LOCAL_CLOUDWATCH_PORT"
+    return
+  fi
+  setsid python tools/cloudwatch_bridge.py 127.0.0.1 "$LOCAL_CLOUDWATCH_PORT" "$AWS_ENDPOINT_URL" \
+    >"$STATE/bridge.log" 2>&1 &
+  echo $! >"$STATE/bridge.pid"
+  started+=(bridge)
+  wait_for_port "$LOCAL_CLOUDWATCH_PORT" 30 "CloudWatch bridge" "$STATE/bridge.log"
+}
+
 start_watch() {
   if listening "$LAMBDA_INVOKE_PORT"; then
     log "reusing the Lambda emulator already on 127.0.0.1:$LAMBDA_INVOKE_PORT"
@@ -92,13 +108,14 @@ stop() { # name
 up() {
   ensure_venv
   start_moto
+  start_bridge
   create_tables
   start_watch
 }
 
 print_exports() {
-  for name in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY TABLE_NAME ROLLUP_TABLE_NAME \
-    METRICS_NAMESPACE LOCAL_AWS_PORT LAMBDA_INVOKE_PORT; do
+  for name in AWS_ENDPOINT_URL AWS_ENDPOINT_URL_CLOUDWATCH AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY TABLE_NAME ROLLUP_TABLE_NAME \
+    METRICS_NAMESPACE LOCAL_AWS_PORT LOCAL_CLOUDWATCH_PORT LAMBDA_INVOKE_PORT; do
     echo "export $name=${!name}"
   done
   echo "export PATH=$VENV/bin:\$PATH"
@@ -111,6 +128,7 @@ case "${1:-}" in
     ;;
   down)
     stop watch
+    stop bridge
     stop moto
     ;;
   run)

@@ -1,0 +1,40 @@
+//! clock-monitor: a sidecar that reads the ECS Task Metadata endpoint v4 `ClockDrift` every interval,
+//! publishes it to CloudWatch, and answers the application beside it on demand.
+
+pub mod buffer;
+pub mod check;
+pub mod metadata;
+pub mod metrics;
+pub mod monitor;
+pub mod publisher;
+pub mod reader;
+pub mod sample;
+pub mod server;
+
+/// `60`, `60s`, `500ms`, `1.5s`: a duration for the command line (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (text, 1.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(std::time::Duration::from_secs_f64(value * scale)),
+        _ => Err(format!("{text:?} is not a duration (examples: 60, 60s, 500ms)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(super::parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(super::parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(super::parse_duration("-1").is_err() && super::parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,225 @@
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use clock_monitor::buffer::Buffer;
+use clock_monitor::check::ask_monitor;
+use clock_monitor::metrics::{DEFAULT_NAMESPACE, DimensionPolicy, validate_namespace};
+use clock_monitor::monitor::Monitor;
+use clock_monitor::parse_duration;
+use clock_monitor::publisher::Publisher;
+use clock_monitor::reader::{MetadataReader, ReaderConfig};
+use clock_monitor::sample::{answer, error_answer};
+use clock_monitor::server::{ServerState, router};
+
+/// Clock accuracy of an ECS task, from the Task Metadata endpoint v4 ClockDrift.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sample every interval, publish to CloudWatch, serve GET /clock on --listen.
+    Run(RunArgs),
+    /// Exit 0 if the clock is synchronized and within --max-error-ms, else 1 (for health checks).
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct MetadataArgs {
+    /// The Task Metadata endpoint v4 (ECS sets ECS_CONTAINER_METADATA_URI_V4 in every container).
+    #[arg(long, env = "ECS_CONTAINER_METADATA_URI_V4")]
+    metadata_uri: String,
+    /// Timeout of one metadata request.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Metadata attempts after the first, on timeouts, connection errors, 5xx and 429.
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    metadata: MetadataArgs,
+    /// Time between samples.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    interval: Duration,
+    /// CloudWatch namespace (AWS/ namespaces are refused).
+    #[arg(long, default_value = DEFAULT_NAMESPACE)]
+    namespace: String,
+    /// Also publish under [ClusterName, TaskFamily, TaskId]: one metric set per task, billed per metric.
+    #[arg(long)]
+    per_task_metrics: bool,
+    /// Address of the on-demand endpoint (keep it on loopback: it is for the task's own containers).
+    #[arg(long, default_value = "127.0.0.1:9099")]
+    listen: SocketAddr,
+    /// GET /clock reads a new sample when the last is older than this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    max_sample_age: Duration,
+    /// Maximum for GET /clock without max_error_ms, in milliseconds.
+    #[arg(long, default_value_t = 1.0)]
+    max_error_ms: f64,
+    /// Data points kept while CloudWatch is unreachable (oldest dropped first beyond this).
+    #[arg(long, default_value_t = 10_000)]
+    buffer_points: usize,
+    /// On SIGTERM, how long the last flush may take.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    flush_timeout: Duration,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Largest acceptable ClockErrorBound, in milliseconds.
+    #[arg(long)]
+    max_error_ms: f64,
+    /// The running monitor's endpoint.
+    #[arg(long, default_value = "127.0.0.1:9099")]
+    listen: String,
+    /// Read the metadata directly when no monitor answers (needs ECS_CONTAINER_METADATA_URI_V4).
+    #[arg(long, env = "ECS_CONTAINER_METADATA_URI_V4")]
+    metadata_uri: Option<String>,
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+fn reader(args: &MetadataArgs) -> Result<MetadataReader, String> {
+    MetadataReader::new(ReaderConfig {
+        endpoint: args.metadata_uri.clone(),
+        timeout: args.timeout,
+        retries: args.retries,
+        backoff: Duration::from_millis(200),
+    })
+    .map_err(|err| err.to_string())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    validate_namespace(&args.namespace)?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let publisher = Publisher::new(aws_sdk_cloudwatch::Client::new(&aws), args.namespace.clone());
+    let monitor = Arc::new(Monitor::new(
+        reader(&args.metadata)?,
+        DimensionPolicy {
+            per_task: args.per_task_metrics,
+        },
+        args.max_sample_age,
+        Buffer::new(args.buffer_points),
+    ));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|err| format!("cannot listen on {}: {err}", args.listen))?;
+    let app = router(Arc::new(ServerState {
+        monitor: monitor.clone(),
+        default_max_error_ms: args.max_error_ms,
+    }));
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = server_stopped.await;
+            })
+            .await
+    });
+    tracing::info!(listen = %args.listen, namespace = %args.namespace, interval_ms = args.interval.as_millis() as u64, "clock-monitor started");
+    let sampling = async {
+        let mut ticks = tokio::time::interval(args.interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            monitor.sample_and_queue().await;
+            let mut buffer = monitor.buffer.lock().await;
+            match publisher.flush(&mut buffer).await {
+                Ok(sent) => tracing::debug!(sent, "published"),
+                Err(err) => tracing::warn!(error = %err, buffered = buffer.len(), "publish failed; points kept"),
+            }
+        }
+    };
+    tokio::select! {
+        _ = sampling => {}
+        _ = shutdown_signal() => tracing::info!("SIGTERM: flushing and stopping"),
+    }
+    let _ = stop_server.send(());
+    let mut buffer = monitor.buffer.lock().await;
+    match tokio::time::timeout(args.flush_timeout, publisher.flush(&mut buffer)).await {
+        Ok(Ok(sent)) => tracing::info!(sent, "final flush done"),
+        Ok(Err(err)) => tracing::error!(error = %err, "final flush failed; points lost"),
+        Err(_) => tracing::error!(buffered = buffer.len(), "final flush timed out; points lost"),
+    }
+    let _ = server.await;
+    Ok(())
+}
+
+async fn check(args: CheckArgs) -> ExitCode {
+    let (within, body) = match ask_monitor(&args.listen, args.max_error_ms, args.timeout).await {
+        Ok((status, body)) => (status == 200, body),
+        Err(problem) => {
+            tracing::warn!(%problem, "no monitor answered; reading the metadata endpoint directly");
+            let answer = match &args.metadata_uri {
+                None => error_answer(
+                    args.max_error_ms,
+                    &format!("{problem}; ECS_CONTAINER_METADATA_URI_V4 is not set"),
+                ),
+                Some(uri) => {
+                    let direct = reader(&MetadataArgs {
+                        metadata_uri: uri.clone(),
+                        timeout: args.timeout,
+                        retries: 1,
+                    });
+                    match direct {
+                        Err(err) => error_answer(args.max_error_ms, &err),
+                        Ok(reader) => match reader.read().await {
+                            Ok(sample) => answer(&sample, args.max_error_ms),
+                            Err(err) => error_answer(args.max_error_ms, &err.to_string()),
+                        },
+                    }
+                }
+            };
+            (answer.within_bound, serde_json::to_string(&answer).unwrap_or_default())
+        }
+    };
+    println!("{body}");
+    if within { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_current_span(false)
+        .init();
+    match Cli::parse().command {
+        Command::Run(args) => match run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                tracing::error!(%message, "clock-monitor cannot start");
+                ExitCode::from(2)
+            }
+        },
+        Command::Check(args) => check(args).await,
+    }
+}

@@ -1,0 +1,133 @@
+//! Reads `${ECS_CONTAINER_METADATA_URI_V4}/task` with a timeout per attempt and retries for the
+//! failures that can pass (timeouts, connection errors, 5xx and 429).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use http_body_util::{BodyExt, Empty};
+use hyper::Uri;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::metadata::{MetadataError, parse_task_metadata};
+use crate::sample::Sample;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("no answer from {uri} within {timeout_ms} ms")]
+    Timeout { uri: String, timeout_ms: u128 },
+    #[error("request to {uri} failed: {message}")]
+    Http { uri: String, message: String },
+    #[error("{uri} answered HTTP {status}: {body}")]
+    Status { uri: String, status: u16, body: String },
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error("invalid metadata endpoint {0:?}: expected an http:// URI (ECS_CONTAINER_METADATA_URI_V4)")]
+    Endpoint(String),
+}
+
+impl ReadError {
+    fn is_transient(&self) -> bool {
+        match self {
+            ReadError::Timeout { .. } | ReadError::Http { .. } => true,
+            ReadError::Status { status, .. } => *status >= 500 || *status == 429,
+            ReadError::Metadata(_) | ReadError::Endpoint(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReaderConfig {
+    /// `ECS_CONTAINER_METADATA_URI_V4`, without `/task`.
+    pub endpoint: String,
+    pub timeout: Duration,
+    /// Attempts after the first.
+    pub retries: u32,
+    pub backoff: Duration,
+}
+
+#[derive(Clone)]
+pub struct MetadataReader {
+    client: Client<HttpConnector, Empty<Bytes>>,
+    task_uri: Uri,
+    config: ReaderConfig,
+}
+
+impl MetadataReader {
+    pub fn new(config: ReaderConfig) -> Result<MetadataReader, ReadError> {
+        let text = format!("{}/task", config.endpoint.trim_end_matches('/'));
+        let task_uri: Uri = text.parse().map_err(|_| ReadError::Endpoint(config.endpoint.clone()))?;
+        if task_uri.scheme_str() != Some("http") {
+            return Err(ReadError::Endpoint(config.endpoint.clone()));
+        }
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Ok(MetadataReader {
+            client,
+            task_uri,
+            config,
+        })
+    }
+
+    /// One sample, after up to `retries` more attempts on transient failures.
+    pub async fn read(&self) -> Result<Sample, ReadError> {
+        let mut attempt = 0;
+        loop {
+            match self.read_once().await {
+                Err(err) if err.is_transient() && attempt < self.config.retries => {
+                    tracing::warn!(error = %err, attempt, "metadata read failed; retrying");
+                    tokio::time::sleep(self.config.backoff * 2u32.saturating_pow(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn read_once(&self) -> Result<Sample, ReadError> {
+        let uri = self.task_uri.to_string();
+        let timeout = self.config.timeout;
+        let fetched = tokio::time::timeout(timeout, async {
+            let response = self
+                .client
+                .get(self.task_uri.clone())
+                .await
+                .map_err(|err| ReadError::Http {
+                    uri: uri.clone(),
+                    message: err.to_string(),
+                })?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|err| ReadError::Http {
+                    uri: uri.clone(),
+                    message: err.to_string(),
+                })?
+                .to_bytes();
+            Ok::<_, ReadError>((status, body))
+        })
+        .await
+        .map_err(|_| ReadError::Timeout {
+            uri: uri.clone(),
+            timeout_ms: timeout.as_millis(),
+        })??;
+        // Stamped when the answer arrived: the reference age is measured from here.
+        let sampled_at = Utc::now();
+        let (status, body) = fetched;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            return Err(ReadError::Status {
+                uri,
+                status: status.as_u16(),
+                body: text,
+            });
+        }
+        Ok(Sample {
+            sampled_at,
+            metadata: parse_task_metadata(&body)?,
+        })
+    }
+}
