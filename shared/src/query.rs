@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::record::TIMING_ROW_ATTRIBUTES;
-use crate::rollup::{Granularity, MILLIS_PER_HOUR, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY, hour_start};
+use crate::rollup::{Granularity, MILLIS_PER_HOUR, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY};
 use crate::store::PARTITION_KEY;
 use crate::timestamp::Timestamp;
 
@@ -94,8 +94,8 @@ impl RecordQuery {
 
     /// The whole hours of createdAt that cover [from, to): `from` rounded down, `to` rounded up.
     pub fn hour_window(&self) -> (Timestamp, Timestamp) {
-        let from = hour_start(self.from);
-        let to = hour_start(Timestamp::from_millis(self.to.millis() - 1));
+        let from = Granularity::Hour.start(self.from);
+        let to = Granularity::Hour.start(Timestamp::from_millis(self.to.millis() - 1));
         (from, Timestamp::from_millis(to.millis() + MILLIS_PER_HOUR))
     }
 

@@ -135,10 +135,6 @@ pub fn due_markers(record: &TaskRecord, rolled_up: &BTreeSet<String>) -> Vec<Mar
         .collect()
 }
 
-pub fn hour_start(at: Timestamp) -> Timestamp {
-    Granularity::Hour.start(at)
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Series {
     pub family: String,

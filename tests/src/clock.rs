@@ -12,18 +12,13 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::local::Error;
+use crate::local::{Error, local_aws_config};
 
-/// A CloudWatch client for AWS_ENDPOINT_URL_CLOUDWATCH (the CBOR bridge); loopback only.
+/// A CloudWatch client for AWS_ENDPOINT_URL_CLOUDWATCH (the CBOR bridge).
 pub async fn cloudwatch_from_env() -> Result<aws_sdk_cloudwatch::Client, Error> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_CLOUDWATCH").map_err(
-        |_| "AWS_ENDPOINT_URL_CLOUDWATCH is not set: run through `make test`, or eval \"$(make -s local-up)\" first",
-    )?;
-    if !endpoint.starts_with("http://127.") {
-        return Err(format!("AWS_ENDPOINT_URL_CLOUDWATCH={endpoint} is not a loopback address").into());
-    }
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Ok(aws_sdk_cloudwatch::Client::new(&config))
+    Ok(aws_sdk_cloudwatch::Client::new(
+        &local_aws_config("AWS_ENDPOINT_URL_CLOUDWATCH").await?,
+    ))
 }
 
 /// What the stand-in answers to `GET <endpoint>/task`.

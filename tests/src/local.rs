@@ -11,21 +11,26 @@ use shared::store::{FAMILY_INDEX, PARTITION_KEY};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// A DynamoDB client for AWS_ENDPOINT_URL; refuses to run against real AWS by accident.
-pub async fn dynamodb_from_env() -> Result<Client, Error> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .map_err(|_| "AWS_ENDPOINT_URL is not set: run through `make test`, or eval \"$(make -s local-up)\" first")?;
+/// The SDK configuration for the local stack, once `variable` (AWS_ENDPOINT_URL or a service's
+/// AWS_ENDPOINT_URL_<SERVICE>) is set to a loopback address: tests never run against real AWS by accident.
+pub async fn local_aws_config(variable: &str) -> Result<aws_config::SdkConfig, Error> {
+    let endpoint = std::env::var(variable).map_err(|_| {
+        format!("{variable} is not set: run through `make test`, or eval \"$(make -s local-up)\" first")
+    })?;
     if !(endpoint.starts_with("http://127.")
         || endpoint.starts_with("http://localhost")
         || endpoint.starts_with("http://[::1]"))
     {
-        return Err(format!(
-            "AWS_ENDPOINT_URL={endpoint} is not a loopback address; tests only run against the local stack"
-        )
-        .into());
+        return Err(
+            format!("{variable}={endpoint} is not a loopback address; tests only run against the local stack").into(),
+        );
     }
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Ok(Client::new(&config))
+    Ok(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+}
+
+/// A DynamoDB client for AWS_ENDPOINT_URL.
+pub async fn dynamodb_from_env() -> Result<Client, Error> {
+    Ok(Client::new(&local_aws_config("AWS_ENDPOINT_URL").await?))
 }
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, Error> {

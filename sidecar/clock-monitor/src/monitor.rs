@@ -19,6 +19,13 @@ struct State {
     identity: Option<TaskIdentity>,
 }
 
+impl State {
+    fn remember(&mut self, sample: Sample) {
+        self.identity = Some(sample.metadata.identity.clone());
+        self.last = Some(sample);
+    }
+}
+
 pub struct Monitor {
     reader: MetadataReader,
     policy: DimensionPolicy,
@@ -55,8 +62,7 @@ impl Monitor {
                     }
                 }
                 let data = sample_data(&sample, self.policy);
-                state.identity = Some(sample.metadata.identity.clone());
-                state.last = Some(sample);
+                state.remember(sample);
                 data
             }
             Err(err) => {
@@ -82,10 +88,7 @@ impl Monitor {
         });
         if !fresh {
             match self.reader.read().await {
-                Ok(sample) => {
-                    state.identity = Some(sample.metadata.identity.clone());
-                    state.last = Some(sample);
-                }
+                Ok(sample) => state.remember(sample),
                 Err(err) => return error_answer(max_error_ms, &err.to_string()),
             }
         }

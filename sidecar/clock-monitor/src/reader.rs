@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use http_body_util::{BodyExt, Empty};
-use hyper::Uri;
+use hyper::{StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -48,9 +48,37 @@ pub struct ReaderConfig {
     pub backoff: Duration,
 }
 
+pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+/// A plain-HTTP client: the metadata endpoint and the monitor's own endpoint are both loopback or
+/// link-local HTTP.
+pub fn http_client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// GET `uri`, with `timeout` on the whole exchange (headers and body).
+pub async fn get(client: &HttpClient, uri: &Uri, timeout: Duration) -> Result<(StatusCode, Bytes), ReadError> {
+    let failed = |err: &dyn std::fmt::Display| ReadError::Http {
+        uri: uri.to_string(),
+        message: err.to_string(),
+    };
+    let exchange = async {
+        let response = client.get(uri.clone()).await.map_err(|err| failed(&err))?;
+        let status = response.status();
+        let body = response.into_body().collect().await.map_err(|err| failed(&err))?;
+        Ok((status, body.to_bytes()))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| ReadError::Timeout {
+            uri: uri.to_string(),
+            timeout_ms: timeout.as_millis(),
+        })?
+}
+
 #[derive(Clone)]
 pub struct MetadataReader {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: HttpClient,
     task_uri: Uri,
     config: ReaderConfig,
 }
@@ -62,9 +90,8 @@ impl MetadataReader {
         if task_uri.scheme_str() != Some("http") {
             return Err(ReadError::Endpoint(config.endpoint.clone()));
         }
-        let client = Client::builder(TokioExecutor::new()).build_http();
         Ok(MetadataReader {
-            client,
+            client: http_client(),
             task_uri,
             config,
         })
@@ -86,41 +113,13 @@ impl MetadataReader {
     }
 
     async fn read_once(&self) -> Result<Sample, ReadError> {
-        let uri = self.task_uri.to_string();
-        let timeout = self.config.timeout;
-        let fetched = tokio::time::timeout(timeout, async {
-            let response = self
-                .client
-                .get(self.task_uri.clone())
-                .await
-                .map_err(|err| ReadError::Http {
-                    uri: uri.clone(),
-                    message: err.to_string(),
-                })?;
-            let status = response.status();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|err| ReadError::Http {
-                    uri: uri.clone(),
-                    message: err.to_string(),
-                })?
-                .to_bytes();
-            Ok::<_, ReadError>((status, body))
-        })
-        .await
-        .map_err(|_| ReadError::Timeout {
-            uri: uri.clone(),
-            timeout_ms: timeout.as_millis(),
-        })??;
+        let (status, body) = get(&self.client, &self.task_uri, self.config.timeout).await?;
         // Stamped when the answer arrived: the reference age is measured from here.
         let sampled_at = Utc::now();
-        let (status, body) = fetched;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
             return Err(ReadError::Status {
-                uri,
+                uri: self.task_uri.to_string(),
                 status: status.as_u16(),
                 body: text,
             });

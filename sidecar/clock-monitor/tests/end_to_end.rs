@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StandardUnit};
+use clock_monitor::reader::{get, http_client};
 use task_timing_tests::clock::{MetadataStandIn, OutageProxy, Reply, cloudwatch_from_env};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_clock-monitor");
@@ -41,19 +42,13 @@ impl Drop for Running {
 }
 
 async fn get_clock(listen: &str, query: &str) -> (u16, serde_json::Value) {
-    let mut stream = tokio::net::TcpStream::connect(listen).await.unwrap();
-    let request = format!("GET /clock{query} HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n");
-    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer)
-        .await
-        .unwrap();
-    let text = String::from_utf8(answer).unwrap();
-    let status = text[9..12].parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    let uri = format!("http://{listen}/clock{query}").parse().unwrap();
+    // Longer than any read the monitor makes on demand (timeout and retry).
+    let (status, body) = get(&http_client(), &uri, Duration::from_secs(10)).await.unwrap();
+    (
+        status.as_u16(),
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 fn check(listen: &str, max_error_ms: &str) -> i32 {
