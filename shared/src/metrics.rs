@@ -16,6 +16,11 @@ pub const TASKS_STARTED: &str = "TasksStarted";
 pub const TASKS_STOPPED: &str = "TasksStopped";
 pub const TASKS_FAILED_TO_START: &str = "TasksFailedToStart";
 pub const TIMESTAMP_ANOMALIES: &str = "TimestampAnomalies";
+/// 1 when a task's start-up took longer than the configured threshold, else 0; sent with
+/// TaskStartupTime. Its Average is the share of slow start-ups, so "Average above 0.10" is exactly
+/// "p90 above the threshold", and Metrics Insights (which has AVG but no percentiles) can alarm
+/// on it for every family at once, with GROUP BY.
+pub const SLOW_STARTUPS: &str = "SlowStartups";
 /// Ledger keys of anomalies are per phase (`TimestampAnomalies/imagePull`) so each counts once.
 const ANOMALY_KEY_PREFIX: &str = "TimestampAnomalies/";
 
@@ -87,18 +92,23 @@ impl Serialize for MetricValue {
 
 /// The EMF document for the due keys of one record, or None when nothing is due.
 /// `timestamp_millis` is when the state change happened (the event time), so a delayed or
-/// retried delivery still lands the datapoint at the right minute.
+/// retried delivery still lands the datapoint at the right minute. With `slow_startup_seconds`,
+/// TaskStartupTime comes with SlowStartups (0 or 1).
 pub fn emf_document<'a>(
     namespace: &'a str,
     record: &'a TaskRecord,
     due: &BTreeSet<String>,
     timestamp_millis: i64,
+    slow_startup_seconds: Option<f64>,
 ) -> Option<EmfDocument<'a>> {
     let mut metrics = Vec::new();
     for phase in Phase::ALL {
         let name = phase.metric_name();
         if let (true, Some(seconds)) = (due.contains(name), record.phase_seconds(phase)) {
             metrics.push((name, MetricValue::Seconds(seconds)));
+            if let (Phase::Startup, Some(threshold)) = (phase, slow_startup_seconds) {
+                metrics.push((SLOW_STARTUPS, MetricValue::Count(u64::from(seconds > threshold))));
+            }
         }
     }
     for name in [TASKS_STARTED, TASKS_STOPPED, TASKS_FAILED_TO_START] {
@@ -315,7 +325,7 @@ mod tests {
 
     /// The document as CloudWatch will read it: the line parsed back.
     fn document(namespace: &str, record: &TaskRecord, due: &BTreeSet<String>, timestamp: i64) -> Option<Value> {
-        emf_document(namespace, record, due, timestamp).map(|d| serde_json::from_str(&d.to_line()).unwrap())
+        emf_document(namespace, record, due, timestamp, None).map(|d| serde_json::from_str(&d.to_line()).unwrap())
     }
 
     fn record(detail: Value) -> TaskRecord {
@@ -386,6 +396,25 @@ mod tests {
                 .len(),
             9
         );
+    }
+
+    #[test]
+    fn slow_startups_say_whether_startup_passed_the_threshold() {
+        let record = stopped(); // start-up 9.0 s
+        let with = |threshold| {
+            let line = emf_document(DEFAULT_NAMESPACE, &record, &ledger_keys(&record), 0, threshold)
+                .unwrap()
+                .to_line();
+            serde_json::from_str::<Value>(&line).unwrap()
+        };
+        assert_eq!(with(Some(8.5))[SLOW_STARTUPS], json!(1));
+        assert_eq!(with(Some(9.0))[SLOW_STARTUPS], json!(0)); // equal is not slower
+        assert!(with(None).get(SLOW_STARTUPS).is_none());
+        // Only with TaskStartupTime: a write that makes only the stop known says nothing of start-up.
+        let due: BTreeSet<String> = ["TasksStopped".to_owned()].into();
+        let line = emf_document(DEFAULT_NAMESPACE, &record, &due, 0, Some(1.0)).unwrap().to_line();
+        assert!(!line.contains(SLOW_STARTUPS));
+        validate_emf(&with(Some(8.5))).unwrap();
     }
 
     #[test]

@@ -36,6 +36,7 @@ impl TestStack {
             rollup_table_name: rollup_table.clone(),
             metrics_namespace: "Test/TaskTiming".into(),
             retention_days: 90,
+            slow_startup_seconds: None,
         };
         let store = TaskStore::new(client, table.clone()).with_rollup_table(rollup_table.clone());
         Ok(TestStack {

@@ -14,12 +14,14 @@ use shared::store::{DEFAULT_TABLE_NAME, StoreError, TaskStore, WriteOutcome};
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub table_name: String,
     pub rollup_table_name: String,
     pub metrics_namespace: String,
     pub retention_days: u32,
+    /// SLOW_STARTUP_SECONDS: start-ups longer than this count in SlowStartups (the p90 alarm).
+    pub slow_startup_seconds: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -27,7 +29,8 @@ pub struct Config {
 pub struct ConfigError(String);
 
 impl Config {
-    /// Reads TABLE_NAME, ROLLUP_TABLE_NAME, METRICS_NAMESPACE and RETENTION_DAYS through `lookup` (the environment in main).
+    /// Reads TABLE_NAME, ROLLUP_TABLE_NAME, METRICS_NAMESPACE, RETENTION_DAYS and SLOW_STARTUP_SECONDS
+    /// through `lookup` (the environment in main).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let retention_days = match lookup("RETENTION_DAYS") {
             None => DEFAULT_RETENTION_DAYS,
@@ -46,6 +49,17 @@ impl Config {
                 "METRICS_NAMESPACE must be non-empty and outside AWS/, got {metrics_namespace:?}"
             )));
         }
+        let slow_startup_seconds = match lookup("SLOW_STARTUP_SECONDS") {
+            None => None,
+            Some(text) => match text.trim().parse::<f64>() {
+                Ok(seconds) if seconds.is_finite() && seconds > 0.0 => Some(seconds),
+                _ => {
+                    return Err(ConfigError(format!(
+                        "SLOW_STARTUP_SECONDS must be a positive number of seconds, got {text:?}"
+                    )));
+                }
+            },
+        };
         let table_name = lookup("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned());
         let rollup_table_name = lookup("ROLLUP_TABLE_NAME").unwrap_or_else(|| DEFAULT_ROLLUP_TABLE_NAME.to_owned());
         Ok(Config {
@@ -53,6 +67,7 @@ impl Config {
             rollup_table_name,
             metrics_namespace,
             retention_days,
+            slow_startup_seconds,
         })
     }
 }
@@ -232,7 +247,13 @@ impl<S: MetricsSink> Handler<S> {
                 previously_rolled_up,
             } => {
                 let due = due_keys(&ledger, &previously_emitted);
-                if let Some(document) = emf_document(&self.config.metrics_namespace, &record, &due, timestamp) {
+                if let Some(document) = emf_document(
+                    &self.config.metrics_namespace,
+                    &record,
+                    &due,
+                    timestamp,
+                    self.config.slow_startup_seconds,
+                ) {
                     self.sink.emit(&document.to_line());
                 }
                 let response = respond(Outcome::Written, due.into_iter().collect());
@@ -264,7 +285,8 @@ mod tests {
                 table_name: "ecs-task-timing-tasks".into(),
                 rollup_table_name: "ecs-task-timing-rollups".into(),
                 metrics_namespace: "ECS/TaskTiming".into(),
-                retention_days: 90
+                retention_days: 90,
+                slow_startup_seconds: None,
             }
         );
     }
@@ -291,6 +313,12 @@ mod tests {
         assert!(err.contains("RETENTION_DAYS") && err.contains("\"ninety\""), "{err}");
         assert!(Config::from_lookup(lookup(&[("RETENTION_DAYS", "0")])).is_err());
         assert!(Config::from_lookup(lookup(&[("METRICS_NAMESPACE", "AWS/ECS")])).is_err());
+        let slow = Config::from_lookup(lookup(&[("SLOW_STARTUP_SECONDS", "45.5")])).unwrap();
+        assert_eq!(slow.slow_startup_seconds, Some(45.5));
+        for bad in ["0", "-3", "NaN", "inf", "soon"] {
+            let err = Config::from_lookup(lookup(&[("SLOW_STARTUP_SECONDS", bad)])).unwrap_err();
+            assert!(err.to_string().contains("SLOW_STARTUP_SECONDS"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -43,6 +43,7 @@ async fn main() -> Result<(), Error> {
         rollup_table_name: rollup_table.clone(),
         metrics_namespace: "Bench".into(),
         retention_days: 90,
+        slow_startup_seconds: None,
     };
     let store = TaskStore::new(client, table).with_rollup_table(rollup_table);
     let handler = Handler::new(store, config, MemorySink::default());
