@@ -3,7 +3,11 @@ SHELL := /bin/bash
 STACK := tools/stack.sh
 CARGO_TEST_FLAGS ?=
 
-.PHONY: demo test unit-test integration-test local-up local-down bench loadtest build lint fmt clean
+STACK_NAME ?= ecs-task-timing
+PARAMS ?=
+ARCH ?= arm64
+
+.PHONY: demo test unit-test integration-test local-up local-down bench loadtest build lint fmt clean deploy destroy
 
 ## demo: local emulator, generated event stream through task-events, then per-task table, compare and summaries from task-summary.
 demo:
@@ -36,6 +40,15 @@ loadtest:
 build:
 	cargo build --release -p task-events -p task-summary -p clock-monitor
 
+## deploy: arm64 bootstraps, the stack (infra/template.yaml), both functions, then the rule's target; to AWS.
+##   make deploy [STACK_NAME=ecs-task-timing] [PARAMS="Clusters=prod,batch StartupP90AlarmSeconds=45"] [ARCH=x86_64]
+deploy:
+	ARCH=$(ARCH) tools/deploy.sh deploy $(STACK_NAME) $(PARAMS)
+
+## destroy: the functions and the stack; the tables stay unless DELETE_TABLES=1.
+destroy:
+	tools/deploy.sh destroy $(STACK_NAME) $(if $(DELETE_TABLES),--delete-tables)
+
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -44,5 +57,5 @@ fmt:
 	cargo fmt --all
 
 clean: local-down
-	rm -rf .local .venv
+	rm -rf .local .venv .venv-checkov
 	cargo clean

@@ -6,7 +6,12 @@ both can pass the condition, and the local stack would show double counting that
 produces. This server runs moto's own application behind one lock (connections still accepted
 concurrently), which gives the per-item guarantee the product relies on.
 
-It also makes moto's transactions cheaper without changing what they do: see `item_level_rollback`.
+It also makes moto's transactions cheaper without changing what they do (`item_level_rollback`), and
+accepts an EventBridge rule's EventPattern as a JSON string in CloudFormation, as AWS does
+(`event_pattern_strings`), treats CommaDelimitedList parameters as CloudFormation does
+(`list_parameters`), keeps log groups and managed policies through a stack update
+(`stack_updates_keep_resources`), and keeps a function's LoggingConfig and TracingConfig updates
+(`function_configuration_updates`).
 
 Usage: python tools/moto_server.py HOST PORT
 """
@@ -80,10 +85,113 @@ def item_level_rollback():
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
+def event_pattern_strings():
+    """CloudFormation takes AWS::Events::Rule EventPattern as an object or a JSON string
+    (infra/template.yaml builds a string). moto json.dumps whatever it gets, so a string would
+    become a quoted string and match nothing: parse it first."""
+    import json
+
+    from moto.events.models import Rule
+
+    original = Rule.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, *args, **kwargs):
+        properties = cloudformation_json.get("Properties", {})
+        if isinstance(properties.get("EventPattern"), str):
+            properties["EventPattern"] = json.loads(properties["EventPattern"])
+        return original(cls, resource_name, cloudformation_json, *args, **kwargs)
+
+    Rule.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+def function_configuration_updates():
+    """moto's UpdateFunctionConfiguration drops LoggingConfig and TracingConfig: keep them, so the
+    deploy test can read back what `make deploy` set."""
+    from moto.awslambda.models import LambdaFunction
+
+    update, get = LambdaFunction.update_configuration, LambdaFunction.get_configuration
+
+    def update_configuration(self, config_updates):
+        if "LoggingConfig" in config_updates:
+            self.logging_config = config_updates["LoggingConfig"]
+        if "TracingConfig" in config_updates:
+            self.tracing_config = config_updates["TracingConfig"]
+        return update(self, config_updates)
+
+    def get_configuration(self, *args, **kwargs):
+        config = get(self, *args, **kwargs)
+        if getattr(self, "logging_config", None):
+            config["LoggingConfig"] = self.logging_config
+        return config
+
+    LambdaFunction.update_configuration = update_configuration
+    LambdaFunction.get_configuration = get_configuration
+
+
+def list_parameters():
+    """moto splits a CommaDelimitedList parameter's given value into a list but leaves its Default a
+    string, so `!Join [",", !Ref List]` of a default joins its characters; and DescribeStacks then
+    shows a given list as Python's repr. CloudFormation splits both for Refs and shows the text."""
+    from moto.cloudformation.parsing import ResourceMap
+
+    original = ResourceMap.load_parameters
+
+    def load_parameters(self):
+        original(self)
+        for name, slot in self._template.get("Parameters", {}).items():
+            value = self.resolved_parameters.get(name)
+            if slot.get("Type") == "CommaDelimitedList" and value is not None:
+                listed = value if isinstance(value, list) else value.split(",")
+                self._parsed_resources[name] = listed  # what Refs see
+                self.resolved_parameters[name] = ",".join(listed)  # what DescribeStacks shows
+
+    ResourceMap.load_parameters = load_parameters
+
+
+def stack_updates_keep_resources():
+    """moto has no CloudFormation update for some resource types (AWS::Logs::LogGroup,
+    AWS::IAM::ManagedPolicy): a stack update forgets them, so their Refs in Outputs vanish. Keep
+    the resource; for a log group, apply the new retention as CloudFormation would. And create the
+    resources a stack update's new condition values bring in."""
+    from moto.cloudformation import parsing
+    from moto.logs.models import LogGroup
+
+    original = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        updated = original(logical_id, resource_json, resources_map, account_id, region_name)
+        if updated is not None or logical_id not in resources_map._parsed_resources:
+            return updated
+        kept = resources_map[logical_id]
+        if isinstance(kept, LogGroup):
+            properties = parsing.clean_json(resource_json, resources_map).get("Properties", {})
+            kept.retention_in_days = properties.get("RetentionInDays")
+        return kept
+
+    parsing.parse_and_update_resource = parse_and_update_resource
+
+    # A resource whose Condition turns true in an update (same template, new parameter) is neither
+    # "Add" nor "Modify" to moto, which would create it only when something reads it: create it now.
+    original_update = parsing.ResourceMap.update
+
+    def update(self, template, parameters=None):
+        original_update(self, template, parameters)
+        for logical_id, resource in self._resource_json_map.items():
+            condition = resource.get("Condition")
+            if condition and self.lazy_condition_map[condition] and logical_id not in self._parsed_resources:
+                _ = self[logical_id]
+
+    parsing.ResourceMap.update = update
+
+
 def main(host, port):
     os.environ.setdefault("MOTO_PORT", str(port))  # as moto_server does: moto builds some URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     item_level_rollback()
+    event_pattern_strings()
+    function_configuration_updates()
+    list_parameters()
+    stack_updates_keep_resources()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(host, port, serialized(app), threaded=True, use_reloader=False, request_handler=MotoRequestHandler)
 

@@ -9,9 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-VENV=$ROOT/.venv
 STATE=$ROOT/.local
 mkdir -p "$STATE"
+source "$ROOT/tools/venv.sh"
 
 export LOCAL_AWS_PORT=${LOCAL_AWS_PORT:-5000}
 export LAMBDA_INVOKE_PORT=${LAMBDA_INVOKE_PORT:-9000}
@@ -40,16 +40,6 @@ wait_for_port() { # port, seconds, what, log file
     fi
     sleep 0.2
   done
-}
-
-ensure_venv() {
-  if [[ ! -f $VENV/.installed || tools/requirements.txt -nt $VENV/.installed ]]; then
-    log "installing pinned Python tools into .venv (log: .local/pip.log)"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --disable-pip-version-check -q -r tools/requirements.txt >"$STATE/pip.log" 2>&1 ||
-      { tail -n 20 "$STATE/pip.log" >&2; return 1; }
-    touch "$VENV/.installed"
-  fi
 }
 
 started=()

@@ -412,7 +412,9 @@ mod tests {
         assert!(with(None).get(SLOW_STARTUPS).is_none());
         // Only with TaskStartupTime: a write that makes only the stop known says nothing of start-up.
         let due: BTreeSet<String> = ["TasksStopped".to_owned()].into();
-        let line = emf_document(DEFAULT_NAMESPACE, &record, &due, 0, Some(1.0)).unwrap().to_line();
+        let line = emf_document(DEFAULT_NAMESPACE, &record, &due, 0, Some(1.0))
+            .unwrap()
+            .to_line();
         assert!(!line.contains(SLOW_STARTUPS));
         validate_emf(&with(Some(8.5))).unwrap();
     }

@@ -7,3 +7,4 @@ pub mod generator;
 pub mod harness;
 pub mod local;
 pub mod replay;
+pub mod sizing;

@@ -27,6 +27,7 @@ use task_summary::request::Limits;
 use task_summary::token::TokenKey;
 use task_timing_tests::generator::{Profile, lifecycle};
 use task_timing_tests::local::{Error, batch_put, create_tables, dynamodb_from_env, thread_cpu_nanos, unique_name};
+use task_timing_tests::sizing::item_bytes;
 
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
@@ -78,21 +79,6 @@ fn generate(tasks: usize, now: i64) -> Result<Generated, Error> {
     })
 }
 
-/// DynamoDB's item size (attribute names plus values; a number is about 1 + digits/2 bytes), which
-/// sets the write units each update of the item costs.
-fn approximate_item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
-    item.iter()
-        .map(|(name, value)| {
-            name.len()
-                + match value {
-                    AttributeValue::S(text) => text.len(),
-                    AttributeValue::N(number) => 1 + number.trim_start_matches('-').len().div_ceil(2),
-                    _ => 0,
-                }
-        })
-        .sum()
-}
-
 /// Mean and largest size of the phase items, by granularity: "hour phase items mean 612 B (max 1,234 B); …".
 fn item_sizes(keys: &BTreeMap<RollupKey, (Delta, Option<i64>)>, items: &[HashMap<String, AttributeValue>]) -> String {
     let mut by_granularity: BTreeMap<Granularity, Vec<usize>> = BTreeMap::new();
@@ -101,7 +87,7 @@ fn item_sizes(keys: &BTreeMap<RollupKey, (Delta, Option<i64>)>, items: &[HashMap
             by_granularity
                 .entry(series.granularity)
                 .or_default()
-                .push(approximate_item_bytes(item));
+                .push(item_bytes(item));
         }
     }
     let parts: Vec<String> = by_granularity

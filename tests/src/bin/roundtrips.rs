@@ -12,6 +12,7 @@ use shared::store::TaskStore;
 use task_events::{Config, Handler, MemorySink, Outcome};
 use task_timing_tests::generator::{Profile, deliveries, lifecycle};
 use task_timing_tests::local::{Error, create_tables, dynamodb_from_env, unique_name};
+use task_timing_tests::sizing::item_bytes;
 
 #[derive(Debug, Default, Clone)]
 struct RequestCounter(Arc<AtomicUsize>);
@@ -45,7 +46,7 @@ async fn main() -> Result<(), Error> {
         retention_days: 90,
         slow_startup_seconds: None,
     };
-    let store = TaskStore::new(client, table).with_rollup_table(rollup_table);
+    let store = TaskStore::new(client, table.clone()).with_rollup_table(rollup_table);
     let handler = Handler::new(store, config, MemorySink::default());
 
     let mut rng = Rng::with_seed(5);
@@ -55,6 +56,7 @@ async fn main() -> Result<(), Error> {
     let stream = deliveries(&mut rng, &tasks, 3, true);
     // (outcome, whether the delivery rolled something up) -> (deliveries, requests)
     let mut by_kind: std::collections::BTreeMap<(Outcome, bool), (usize, usize)> = Default::default();
+    let deliveries_total = stream.len();
     for event in stream {
         let before = counter.0.load(Ordering::Relaxed);
         let response = handler.handle(event.to_string().as_bytes()).await?;
@@ -77,5 +79,42 @@ async fn main() -> Result<(), Error> {
         };
         println!("| {kind} | {events} | {calls} | {:.2} |", calls as f64 / events as f64);
     }
+    print_sizes(&plain, &table, handler.sink(), deliveries_total).await
+}
+
+/// What the cost per event rests on: the records' sizes (write units per record write, the index's
+/// included) and the bytes of EMF each delivery logs.
+async fn print_sizes(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    sink: &MemorySink,
+    deliveries: usize,
+) -> Result<(), Error> {
+    let mut sizes = Vec::new();
+    let mut pages = client.scan().table_name(table).into_paginator().items().send();
+    while let Some(item) = pages.next().await {
+        sizes.push(item_bytes(&item?));
+    }
+    let lines = sink.0.lock().map(|lines| lines.clone()).unwrap_or_default();
+    let emf_bytes: usize = lines.iter().map(|line| line.len() + 1).sum();
+    println!();
+    println!("| what | figure |");
+    println!("|---|---:|");
+    println!("| records | {} |", sizes.len());
+    println!(
+        "| record size, mean / max (DynamoDB's rules) | {} B / {} B |",
+        sizes.iter().sum::<usize>() / sizes.len().max(1),
+        sizes.iter().max().copied().unwrap_or(0)
+    );
+    println!("| EMF lines / deliveries | {} / {deliveries} |", lines.len());
+    println!(
+        "| EMF bytes per line, mean / max (with newline) | {} B / {} B |",
+        emf_bytes / lines.len().max(1),
+        lines.iter().map(|l| l.len() + 1).max().unwrap_or(0)
+    );
+    println!(
+        "| EMF bytes per delivery | {:.0} B |",
+        emf_bytes as f64 / deliveries.max(1) as f64
+    );
     Ok(())
 }

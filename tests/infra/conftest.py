@@ -1,0 +1,59 @@
+"""Shared by the infra tests: AWS clients on the local stack, the template, and deploying it.
+
+Run by `make test` (tools/test.sh) inside tools/stack.sh, which exports AWS_ENDPOINT_URL and friends.
+"""
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+
+
+def pytest_configure(config):
+    if not os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://127.0.0.1"):
+        pytest.exit("the infra tests run against the local stack only: use `make test`", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def aws():
+    session = boto3.session.Session()
+    # boto3 reaches moto directly: the CBOR bridge (AWS_ENDPOINT_URL_CLOUDWATCH) is for the Rust SDK.
+    return lambda service: session.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+
+
+@pytest.fixture(scope="session")
+def template():
+    return cfn_yaml.load(str(TEMPLATE))
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def create_stack(cloudformation, name, parameters):
+    cloudformation.create_stack(
+        StackName=name,
+        TemplateBody=TEMPLATE.read_text(encoding="utf-8"),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    deadline = time.monotonic() + 60
+    while (status := cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]).endswith("IN_PROGRESS"):
+        assert time.monotonic() < deadline, f"{name} still {status} after 60 s"
+        time.sleep(0.2)
+    assert status == "CREATE_COMPLETE", status
+    return {o["OutputKey"]: o["OutputValue"] for o in cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}
+
+
+def make(*args):
+    """A make target as a user runs it, with the local stack's environment."""
+    result = subprocess.run(["make", "-s", *args], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, f"make {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# make deploy / make destroy (README, Deploy). Needs AWS credentials and a region in the environment
+# (AWS_PROFILE or keys, AWS_REGION); AWS_ENDPOINT_URL points it at a local stack instead.
+#
+#   tools/deploy.sh deploy STACK [Name=Value ...]    build arm64 bootstraps, then tools/deploy.py deploy
+#   tools/deploy.sh destroy STACK [--delete-tables]
+#
+# ARCH=x86_64 builds x86_64 bootstraps instead (for machines without the aarch64 target).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STATE=$ROOT/.local
+mkdir -p "$STATE"
+source tools/venv.sh
+ensure_venv
+
+arch=${ARCH:-arm64}
+command=${1:-}
+case "$command" in
+  deploy)
+    if [[ $arch == arm64 && ! -d "$(rustc --print sysroot)/lib/rustlib/aarch64-unknown-linux-gnu" ]]; then
+      echo "deploy: cannot cross-build arm64 here: the aarch64-unknown-linux-gnu target is not installed." >&2
+      echo "        Install it (rustup target add aarch64-unknown-linux-gnu) or deploy x86_64: make deploy ARCH=x86_64" >&2
+      exit 2
+    fi
+    # zig (cross-linking) comes with cargo-lambda's PyPI package in .venv.
+    case "$arch" in
+      arm64) build_flag=--arm64 ;;
+      x86_64) build_flag=--x86-64 ;;
+      *) echo "deploy: ARCH must be arm64 or x86_64, not '$arch'" >&2; exit 2 ;;
+    esac
+    echo "deploy: cargo lambda build --release $build_flag (both functions)" >&2
+    cargo lambda build --release "$build_flag" -p task-events -p task-summary >&2
+    python tools/deploy.py "$@"
+    ;;
+  destroy)
+    python tools/deploy.py "$@"
+    ;;
+  *)
+    echo "usage: tools/deploy.sh deploy STACK [Name=Value ...] | destroy STACK [--delete-tables]" >&2
+    exit 2
+    ;;
+esac
