@@ -13,13 +13,30 @@ cargo run -q --release -p task-timing-tests --bin roundtrips >.local/bench-round
 cargo run -q --release -p task-timing-tests --bin summary_scaling 1000 10000 >.local/bench-scaling.md
 cargo run -q --release -p task-timing-tests --bin rollup_scaling 1000 100000 1000000 >.local/bench-rollups.md
 cargo run -q --release -p task-timing-tests --bin clock_usage target/release/clock-monitor 1000 >.local/bench-clock.md
+# Cold starts and per-event cost through the Runtime API stand-in: ours, the floor, the Python reference.
+cargo build -q --release -p task-timing-tests --bin runtime_bench --bin hello_lambda
+runtime_bench=target/release/runtime_bench
+python_reference=(python tests/bench/reference_task_events.py)
+{
+  $runtime_bench init 30 -- target/release/hello_lambda
+  $runtime_bench init 30 -- target/release/task-events
+  $runtime_bench init 30 -- target/release/task-summary
+  $runtime_bench init 30 -- "${python_reference[@]}"
+} >.local/bench-init.md
+{
+  $runtime_bench events 1000 -- target/release/task-events
+  $runtime_bench events 1000 -- "${python_reference[@]}"
+} >.local/bench-events.md
 x86_size=$(stat -c %s target/release/task-events)
-arm_line="not built: \`cargo lambda build --release --arm64 -p task-events\` failed on this machine (see .local/bench-arm64.log)"
+arm_events="not built: \`cargo lambda build --release --arm64\` failed on this machine (see .local/bench-arm64.log)"
+arm_summary=$arm_events
 if rustup target list --installed | grep -q aarch64-unknown-linux-gnu &&
-  cargo lambda build --release --arm64 -p task-events >.local/bench-arm64.log 2>&1; then
-  arm_line="$(stat -c %s target/lambda/task-events/bootstrap) bytes"
+  cargo lambda build --release --arm64 -p task-events -p task-summary >.local/bench-arm64.log 2>&1; then
+  arm_events="$(stat -c %s target/lambda/task-events/bootstrap) bytes"
+  arm_summary="$(stat -c %s target/lambda/task-summary/bootstrap) bytes"
 elif ! rustup target list --installed | grep -q aarch64-unknown-linux-gnu; then
-  arm_line="not built: the aarch64-unknown-linux-gnu target is not installed (\`rustup target add aarch64-unknown-linux-gnu\`)"
+  arm_events="not built: the aarch64-unknown-linux-gnu target is not installed (\`rustup target add aarch64-unknown-linux-gnu\`)"
+  arm_summary=$arm_events
 fi
 
 {
@@ -35,6 +52,36 @@ fi
   echo "log line, with the functions' allocator (mimalloc). The stages are measured alone; the first row is all of them."
   echo
   python3 tools/criterion_table.py target/criterion core
+  echo
+  echo "## Cold start: process start to the first \`GET /2018-06-01/runtime/invocation/next\` (target: at most 25 ms)"
+  echo
+  echo "\`cargo run --release -p task-timing-tests --bin runtime_bench init 30 -- COMMAND\`: each run starts the process"
+  echo "afresh against a local stand-in for the Lambda Runtime API (\`tests/src/runtime_api.rs\`) with the environment"
+  echo "Lambda gives a 128 MB function, and times it from just before spawn (so exec and the dynamic loader count, as in"
+  echo "Lambda's Init Duration) to its first request for an invocation. \`hello_lambda\` is the floor: an echo function"
+  echo "on lambda_runtime with the same profile and allocator. The Python reference (\`tests/bench/reference_task_events.py\`,"
+  echo "boto3 $(python -c 'import boto3; print(boto3.__version__)'), $(python --version)) is the same work written the obvious way,"
+  echo "with the loop a custom runtime runs. Page cache warm: these are the process's own costs, not the download of the code."
+  echo
+  echo "| command | runs | median | min | p90 | peak RSS at first request (median) |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  cat .local/bench-init.md
+  echo
+  echo "## Per event through the runtime: handler time, CPU and memory (target: peak RSS under 32 MB)"
+  echo
+  echo "\`cargo run --release -p task-timing-tests --bin runtime_bench events 1000 -- COMMAND\`: one process, the stand-in"
+  echo "hands it 1,000 RUNNING and STOPPED events of generated lifecycles one at a time, in version order, each once"
+  echo "(what the rule delivers), with DynamoDB answered by the local stack. Handler time is hand-over to response"
+  echo "(moto's answer time included, so it says little about AWS); CPU per event is the process's CPU (utime + stime)"
+  echo "after init divided by the events; peak RSS is VmHWM after the last one. The Python reference does less: the"
+  echo "versioned record write and the EMF ledger, but no rollup transaction (task-events sends 2 requests for the"
+  echo "events that make phases known, the reference 1 for every event)."
+  echo
+  echo "| command | events | handler mean | handler p50 | handler p99 | CPU per event | peak RSS |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  cat .local/bench-events.md
+  echo
+  python3 tools/bench_ratios.py .local/bench-init.md .local/bench-events.md
   echo
   echo "## DynamoDB requests per event (target: 1 for a duplicate or stale delivery, at most 2 for one that makes phases known)"
   echo
@@ -101,6 +148,7 @@ fi
   echo "| x86_64, glibc | \`cargo build --release -p task-events\` | ${x86_size} bytes |"
   echo "| x86_64, glibc | \`cargo build --release -p task-summary\` | $(stat -c %s target/release/task-summary) bytes |"
   echo "| x86_64, glibc | \`cargo build --release -p clock-monitor\` | $(stat -c %s target/release/clock-monitor) bytes |"
-  echo "| arm64 (Lambda bootstrap) | \`cargo lambda build --release --arm64 -p task-events\` | ${arm_line} |"
+  echo "| arm64 (Lambda bootstrap) | \`cargo lambda build --release --arm64 -p task-events\` | ${arm_events} |"
+  echo "| arm64 (Lambda bootstrap) | \`cargo lambda build --release --arm64 -p task-summary\` | ${arm_summary} |"
 } >"$out"
 echo "wrote $out"

@@ -6,5 +6,7 @@ pub mod faults;
 pub mod generator;
 pub mod harness;
 pub mod local;
+pub mod procfs;
 pub mod replay;
+pub mod runtime_api;
 pub mod sizing;

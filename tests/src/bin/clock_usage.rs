@@ -10,25 +10,7 @@ use std::time::Duration;
 
 use task_timing_tests::clock::{MetadataStandIn, Reply};
 use task_timing_tests::local::Error;
-
-fn cpu_seconds(pid: u32) -> Result<f64, Error> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which is in parentheses): utime and stime are the 14th and 15th.
-    let after = stat.rsplit_once(')').ok_or("malformed /proc stat")?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    // USER_HZ is 100 on Linux.
-    Ok(ticks / 100.0)
-}
-
-fn memory_kib(pid: u32, field: &str) -> Result<u64, Error> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))?;
-    Ok(line.split_whitespace().nth(1).ok_or("malformed line")?.parse()?)
-}
+use task_timing_tests::procfs::{cpu_seconds, memory_kib};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Error> {
