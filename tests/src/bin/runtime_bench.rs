@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fastrand::Rng;
+use shared::stats::percentile;
 use task_timing_tests::generator::{Profile, lifecycle};
 use task_timing_tests::local::{Error, create_tables, dynamodb_from_env, unique_name};
 use task_timing_tests::procfs::{cpu_seconds, memory_kib};
@@ -54,13 +55,6 @@ fn stop(mut child: Child) -> Result<(), Error> {
 
 fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-/// Type-7 percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = p * (sorted.len().saturating_sub(1)) as f64;
-    let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
-    sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
 }
 
 async fn cold_starts(runs: usize, command: &[String]) -> Result<(), Error> {
