@@ -7,7 +7,7 @@ STACK_NAME ?= ecs-task-timing
 PARAMS ?=
 ARCH ?= arm64
 
-.PHONY: demo test unit-test integration-test local-up local-down bench loadtest build lint fmt clean deploy destroy
+.PHONY: demo test unit-test integration-test local-up local-down bench loadtest soak fuzz build lint fmt clean deploy destroy
 
 ## demo: local emulator, generated event stream through task-events, then per-task table, compare and summaries from task-summary.
 demo:
@@ -35,6 +35,14 @@ bench:
 ## loadtest: 10,000 lifecycles of one family in one hour, 8 workers, injected faults; rollups checked -> docs/loadtest.md.
 loadtest:
 	$(STACK) run tools/loadtest.sh
+
+## soak: the fault-injected randomized replay at size (20 sequences of 40 tasks) -> docs/reliability.md figures.
+soak:
+	REPLAY_SEQUENCES=$${REPLAY_SEQUENCES:-20} REPLAY_TASKS=$${REPLAY_TASKS:-40} $(STACK) run cargo test -p task-timing-tests --test reliability randomized -- --nocapture
+
+## fuzz: cargo fuzz (installed into .tools) on the event and summary request parsers, FUZZ_SECONDS each (300).
+fuzz:
+	tools/fuzz.sh
 
 ## build: release builds of both functions, as they ship (some compile errors only show with optimisations).
 build:

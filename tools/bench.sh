@@ -21,12 +21,17 @@ python_reference=(python tests/bench/reference_task_events.py)
   $runtime_bench init 30 -- target/release/hello_lambda
   $runtime_bench init 30 -- target/release/task-events
   $runtime_bench init 30 -- target/release/task-summary
+  # Debian's /etc/ssl/certs has 292 hashed links that the SDK's root loading reads one by one; Lambda's
+  # image keeps one bundle file. This row loads the same bundle without the links.
+  mkdir -p .local/no-hashed-certs
+  $runtime_bench init 30 -- SSL_CERT_DIR=.local/no-hashed-certs SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt target/release/task-events
   $runtime_bench init 30 -- "${python_reference[@]}"
 } >.local/bench-init.md
 {
   $runtime_bench events 1000 -- target/release/task-events
   $runtime_bench events 1000 -- "${python_reference[@]}"
 } >.local/bench-events.md
+tools/profile_variants.sh measure >.local/bench-profiles.md
 x86_size=$(stat -c %s target/release/task-events)
 arm_events="not built: \`cargo lambda build --release --arm64\` failed on this machine (see .local/bench-arm64.log)"
 arm_summary=$arm_events

@@ -11,4 +11,6 @@ ensure_checkov
 # --skip-download: no network for checkov's guideline links; every skipped check is justified in the template.
 "$CHECKOV_VENV/bin/checkov" --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download
 python -m pytest -q -p no:cacheprovider tests/infra
-cargo test --workspace "$@"
+cargo test --workspace "$@" -- --skip randomized_replays
+# The fault-injected replay prints its figures (faults by kind, retries, dead letters, violations).
+cargo test -p task-timing-tests --test reliability "$@" -- --nocapture randomized_replays

@@ -26,6 +26,15 @@ impl ArnError {
     }
 }
 
+/// ECS's rule for cluster names (and what task ids are made of): 1 to 255 letters, digits, hyphens and
+/// underscores. It also keeps a partition key far below DynamoDB's 2,048-byte limit.
+pub fn is_ecs_name(name: &str) -> bool {
+    (1..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A task ARN in the old (`task/<id>`) or new (`task/<cluster>/<id>`) format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskArn<'a> {
@@ -49,8 +58,7 @@ pub fn parse_task_arn(arn: &str) -> Result<TaskArn<'_>, ArnError> {
             cluster_name: Some(cluster),
         },
     };
-    let valid = |s: &str| !s.is_empty() && !s.contains('/');
-    if valid(parsed.task_id) && parsed.cluster_name.is_none_or(valid) {
+    if is_ecs_name(parsed.task_id) && parsed.cluster_name.is_none_or(is_ecs_name) {
         Ok(parsed)
     } else {
         Err(ArnError::new("taskArn", arn, EXPECTED))
@@ -90,7 +98,7 @@ pub fn parse_task_definition_arn(arn: &str) -> Result<TaskDefinition<'_>, ArnErr
 pub fn parse_cluster_arn(arn: &str) -> Result<&str, ArnError> {
     ecs_resource(arn)
         .and_then(|resource| resource.strip_prefix("cluster/"))
-        .filter(|name| !name.is_empty() && !name.contains('/'))
+        .filter(|name| is_ecs_name(name))
         .ok_or_else(|| ArnError::new("clusterArn", arn, "arn:aws:ecs:<region>:<account>:cluster/<name>"))
 }
 
@@ -132,10 +140,15 @@ mod tests {
             "arn:aws:ecs:us-east-1:1:task/",
             "arn:aws:ecs:us-east-1:1:task/a/b/c",
             "arn:aws:ecs:us-east-1:1:service/abc",
+            "arn:aws:ecs:us-east-1:1:task/c/t OR 1=1",
         ] {
             let err = parse_task_arn(bad).unwrap_err();
             assert_eq!(err.field, "taskArn", "{bad}");
         }
+        // A task id longer than ECS's 255 characters (a partition key must stay under 2,048 bytes).
+        let long = format!("arn:aws:ecs:us-east-1:1:task/c/{}", "a".repeat(256));
+        assert_eq!(parse_task_arn(&long).unwrap_err().value.len(), 200);
+        assert!(parse_task_arn(&format!("arn:aws:ecs:us-east-1:1:task/c/{}", "a".repeat(255))).is_ok());
     }
 
     #[test]

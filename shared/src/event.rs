@@ -124,10 +124,21 @@ pub enum EventError {
     WrongKind { event_source: String, detail_type: String },
     #[error(transparent)]
     Arn(#[from] crate::arn::ArnError),
+    #[error(
+        "event of {size} bytes is larger than EventBridge's {MAX_EVENT_BYTES}-byte limit, so it did not come from the rule (nor would its record fit a DynamoDB item)"
+    )]
+    TooLarge { size: usize },
 }
+
+/// EventBridge's largest event (PutEvents entry): 256 KB. Refusing more bounds a record below
+/// DynamoDB's 400 KB item limit, so a write never fails for size.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 
 /// Parses an EventBridge envelope holding an ECS Task State Change, naming the offending field on error.
 pub fn parse_event(json: &[u8]) -> Result<TaskStateChangeEvent, EventError> {
+    if json.len() > MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge { size: json.len() });
+    }
     // Fast path: one typed pass. Only a rejected event pays for locating the fault.
     match serde_json::from_slice::<TaskStateChangeEvent>(json) {
         Ok(event) => check_kind(&event.source, &event.detail_type).map(|()| event),
@@ -196,6 +207,21 @@ mod tests {
         parse_event(envelope(detail).to_string().as_bytes())
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn an_event_over_eventbridges_size_limit_is_refused_unread() {
+        let mut detail = minimal();
+        detail["stoppedReason"] = json!("r".repeat(MAX_EVENT_BYTES));
+        let payload = envelope(detail).to_string();
+        let err = parse_event(payload.as_bytes()).unwrap_err();
+        assert!(
+            matches!(err, EventError::TooLarge { size } if size == payload.len()),
+            "{err}"
+        );
+        let mut detail = minimal();
+        detail["stoppedReason"] = json!("r".repeat(MAX_EVENT_BYTES - 1024));
+        assert!(parse_event(envelope(detail).to_string().as_bytes()).is_ok());
     }
 
     #[test]

@@ -254,6 +254,49 @@ mod tests {
         assert_eq!(parameters.values[":revision1"], AttributeValue::N("12".into()));
         let expressions = format!("{} {filter}", parameters.key_condition);
         assert!(!expressions.contains("attribute_exists"));
+
+        // The rollup Queries too, with every user string hostile: each reaches DynamoDB as a value only,
+        // and every name placeholder stands for one of the product's own attribute names.
+        let hostile_query = RecordQuery {
+            family: hostile.into(),
+            cluster: Some(hostile.into()),
+            launch_type: Some(hostile.into()),
+            ..query()
+        };
+        let record_parameters = hostile_query.parameters();
+        let ranges = hostile_query.rollup_key_ranges();
+        let rollup_parameters = ranges
+            .iter()
+            .map(|range| hostile_query.rollup_parameters(&["startup"], range));
+        let known = [
+            "family",
+            "createdAt",
+            "clusterName",
+            "launchType",
+            "revision",
+            ROLLUP_PARTITION_KEY,
+            ROLLUP_SORT_KEY,
+            "slot",
+        ];
+        for parameters in std::iter::once(record_parameters).chain(rollup_parameters) {
+            let expressions = format!("{} {}", parameters.key_condition, parameters.filter.unwrap_or_default());
+            assert!(
+                !expressions.contains("attribute_exists") && !expressions.contains("x)"),
+                "{expressions}"
+            );
+            assert!(
+                parameters.names.values().all(|name| known.contains(&name.as_str())),
+                "{:?}",
+                parameters.names
+            );
+            let hostile_values =
+                (parameters.values.values()).filter(|value| **value == AttributeValue::S(hostile.into()));
+            assert_eq!(
+                hostile_values.count(),
+                3,
+                "family, cluster and launch type, each once as a value"
+            );
+        }
     }
 
     #[test]

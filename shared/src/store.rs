@@ -2,8 +2,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -17,7 +19,27 @@ pub const PARTITION_KEY: &str = "taskArn";
 pub const FAMILY_INDEX: &str = "family-createdAt-index";
 /// String set of the metric keys already emitted for the task (see `metrics::ledger_keys`).
 pub const METRICS_EMITTED: &str = "metricsEmitted";
+/// Who wrote the stored version: a random id per invocation attempt, the same on the SDK's retries of
+/// one request. With [`METRICS_EMITTED_BEFORE`] it lets a retry whose first attempt landed but whose
+/// answer was lost (a timeout, a reset) recognise its own write and emit what that write made due.
+pub const WRITE_ID: &str = "writeId";
+/// The ledger as it was before the stored version's write.
+pub const METRICS_EMITTED_BEFORE: &str = "metricsEmittedBefore";
+/// Stands for "nothing emitted yet" in [`METRICS_EMITTED_BEFORE`]: DynamoDB has no empty sets.
+const NOTHING_EMITTED: &str = "-";
 pub const DEFAULT_TABLE_NAME: &str = "ecs-task-timing-tasks";
+
+/// task-events' SDK timeouts. Without them the SDK waits for an answer as long as Lambda lets it (30 s),
+/// then the whole invocation fails; with them a lost or late answer is retried inside the invocation
+/// (standard retry mode, 3 attempts), which [`WRITE_ID`] makes safe for the record write and the
+/// rollup markers make safe for the transaction. DynamoDB answers in milliseconds.
+pub fn write_path_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(10))
+        .build()
+}
 
 /// What one conditional write did.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +48,8 @@ pub enum WriteOutcome {
     Written {
         previously_emitted: BTreeSet<String>,
         previously_rolled_up: BTreeSet<String>,
+        /// The write landed on an earlier attempt whose answer was lost; this attempt found it.
+        recovered: bool,
     },
     /// The stored record already has this version.
     Duplicate { stored: Option<Box<StoredTask>> },
@@ -129,6 +153,7 @@ static ATTRIBUTE_NAMES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
 pub fn versioned_update(
     record: &TaskRecord,
     ledger: &BTreeSet<String>,
+    write_id: &str,
 ) -> Result<VersionedUpdate, serde_dynamo::Error> {
     // serde_dynamo's own Item, drained value by value into the request: converting the whole map
     // first would build a second HashMap per event.
@@ -154,6 +179,17 @@ pub fn versioned_update(
         update_expression.push_str(&name);
         values.insert(placeholder(':', &name), AttributeValue::from(value));
     }
+    // Operands are read from the item as it was, so this keeps the ledger from before the ADD below.
+    update_expression
+        .push_str(", #writeId = :writeId, #metricsEmittedBefore = if_not_exists(#metricsEmitted, :nothingEmitted)");
+    names.insert("#writeId".into(), WRITE_ID.into());
+    names.insert("#metricsEmittedBefore".into(), METRICS_EMITTED_BEFORE.into());
+    names.insert("#metricsEmitted".into(), METRICS_EMITTED.into());
+    values.insert(":writeId".into(), AttributeValue::S(write_id.to_owned()));
+    values.insert(
+        ":nothingEmitted".into(),
+        AttributeValue::Ss(vec![NOTHING_EMITTED.to_owned()]),
+    );
     let mut absent = RECORD_ATTRIBUTES
         .iter()
         .zip(present)
@@ -170,7 +206,6 @@ pub fn versioned_update(
     // DynamoDB rejects empty sets, so a version with nothing to emit leaves the ledger alone.
     if !ledger.is_empty() {
         update_expression.push_str(" ADD #metricsEmitted :metricsEmitted");
-        names.insert("#metricsEmitted".into(), METRICS_EMITTED.into());
         values.insert(
             ":metricsEmitted".into(),
             AttributeValue::Ss(ledger.iter().cloned().collect()),
@@ -197,18 +232,37 @@ pub(crate) fn string_set(item: &HashMap<String, AttributeValue>, name: &str) -> 
         .unwrap_or_default()
 }
 
-/// Classifies a refused write by the version the refusing record holds, keeping that record.
+/// Classifies a refused write by the version the refusing record holds, keeping that record. A record
+/// of this very version written under `write_id` is this invocation's own write, found on a retry.
 pub fn refused_outcome(
     stored: Option<HashMap<String, AttributeValue>>,
     version: u64,
+    write_id: &str,
 ) -> Result<WriteOutcome, serde_dynamo::Error> {
     let stored_version = stored.as_ref().and_then(|item| number_attribute(item, "version"));
+    let own_write = stored.as_ref().is_some_and(|item| {
+        stored_version == Some(version)
+            && item
+                .get(WRITE_ID)
+                .and_then(|id| id.as_s().ok())
+                .is_some_and(|id| id == write_id)
+    });
     let stored = match stored {
         None => None,
         Some(mut item) => {
             let rolled_up = string_set(&item, ROLLED_UP);
-            item.remove(METRICS_EMITTED);
-            item.remove(ROLLED_UP);
+            if own_write {
+                let mut before = string_set(&item, METRICS_EMITTED_BEFORE);
+                before.remove(NOTHING_EMITTED);
+                return Ok(WriteOutcome::Written {
+                    previously_emitted: before,
+                    previously_rolled_up: rolled_up,
+                    recovered: true,
+                });
+            }
+            for bookkeeping in [METRICS_EMITTED, ROLLED_UP, WRITE_ID, METRICS_EMITTED_BEFORE] {
+                item.remove(bookkeeping);
+            }
             Some(Box::new(StoredTask {
                 record: serde_dynamo::from_item(item)?,
                 rolled_up,
@@ -264,9 +318,15 @@ impl TaskStore {
         }
     }
 
-    /// One round trip: writes the record if its version is newer than the stored one.
-    pub async fn write(&self, record: &TaskRecord, ledger: &BTreeSet<String>) -> Result<WriteOutcome, StoreError> {
-        let update = versioned_update(record, ledger)?;
+    /// One round trip: writes the record if its version is newer than the stored one. `write_id` is
+    /// fresh for each invocation attempt (see [`WRITE_ID`]).
+    pub async fn write(
+        &self,
+        record: &TaskRecord,
+        ledger: &BTreeSet<String>,
+        write_id: &str,
+    ) -> Result<WriteOutcome, StoreError> {
+        let update = versioned_update(record, ledger, write_id)?;
         let result = self
             .client
             .update_item()
@@ -288,6 +348,7 @@ impl TaskStore {
                 Ok(WriteOutcome::Written {
                     previously_emitted: string_set(&old, METRICS_EMITTED),
                     previously_rolled_up: string_set(&old, ROLLED_UP),
+                    recovered: false,
                 })
             }
             Err(SdkError::ServiceError(service))
@@ -297,7 +358,7 @@ impl TaskStore {
                     UpdateItemError::ConditionalCheckFailedException(refusal) => refusal.item,
                     _ => None,
                 };
-                Ok(refused_outcome(stored, record.version)?)
+                Ok(refused_outcome(stored, record.version, write_id)?)
             }
             Err(err) => Err(self.error("UpdateItem", err)),
         }
@@ -499,10 +560,17 @@ mod tests {
 
     #[test]
     fn update_sets_present_removes_absent_and_guards_on_version() {
-        let update = versioned_update(&pending(), &BTreeSet::from(["TasksStarted".to_owned()])).unwrap();
+        let update = versioned_update(&pending(), &BTreeSet::from(["TasksStarted".to_owned()]), "w1").unwrap();
         let name_of = |placeholder: &str| update.names[placeholder].as_str();
         let (set_part, rest) = update.update_expression.split_once(" REMOVE ").unwrap();
         let (remove_part, add_part) = rest.split_once(" ADD ").unwrap();
+        let (set_part, bookkeeping) = set_part.split_once(", #writeId = ").unwrap();
+        assert_eq!(
+            bookkeeping,
+            ":writeId, #metricsEmittedBefore = if_not_exists(#metricsEmitted, :nothingEmitted)"
+        );
+        assert_eq!(update.values[":writeId"], AttributeValue::S("w1".into()));
+        assert_eq!(update.values[":nothingEmitted"], AttributeValue::Ss(vec!["-".into()]));
         let set: Vec<&str> = set_part
             .trim_start_matches("SET ")
             .split(", ")
@@ -531,7 +599,7 @@ mod tests {
 
     #[test]
     fn empty_ledger_adds_nothing() {
-        let update = versioned_update(&pending(), &BTreeSet::new()).unwrap();
+        let update = versioned_update(&pending(), &BTreeSet::new(), "w1").unwrap();
         assert!(!update.update_expression.contains("ADD"));
         assert!(!update.values.contains_key(":metricsEmitted"));
     }
@@ -552,21 +620,62 @@ mod tests {
             rolled_up: BTreeSet::from(["task".to_owned()]),
         }));
         assert_eq!(
-            refused_outcome(Some(item), 7).unwrap(),
+            refused_outcome(Some(item), 7, "w1").unwrap(),
             WriteOutcome::Duplicate { stored: task }
         );
         let (item, _) = stored(9);
         assert!(matches!(
-            refused_outcome(Some(item), 7).unwrap(),
+            refused_outcome(Some(item), 7, "w1").unwrap(),
             WriteOutcome::Stale {
                 stored_version: 9,
                 stored: Some(_)
             }
         ));
         assert_eq!(
-            refused_outcome(None, 7).unwrap(),
+            refused_outcome(None, 7, "w1").unwrap(),
             WriteOutcome::Duplicate { stored: None }
         );
+    }
+
+    #[test]
+    fn a_retry_recognises_its_own_landed_write_and_nothing_else() {
+        let landed = |version: u64, write_id: &str, before: &[&str]| {
+            let mut record = pending();
+            record.version = version;
+            let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record).unwrap();
+            item.insert(WRITE_ID.into(), AttributeValue::S(write_id.into()));
+            let before = before.iter().map(|key| (*key).to_owned()).collect();
+            item.insert(METRICS_EMITTED_BEFORE.into(), AttributeValue::Ss(before));
+            item.insert(
+                METRICS_EMITTED.into(),
+                AttributeValue::Ss(vec!["TasksStarted".into(), "TasksStopped".into()]),
+            );
+            item.insert(ROLLED_UP.into(), AttributeValue::Ss(vec!["task".into()]));
+            item
+        };
+        // Our write of version 7 landed; before it only TasksStarted had been emitted.
+        assert_eq!(
+            refused_outcome(Some(landed(7, "w1", &["TasksStarted"])), 7, "w1").unwrap(),
+            WriteOutcome::Written {
+                previously_emitted: BTreeSet::from(["TasksStarted".to_owned()]),
+                previously_rolled_up: BTreeSet::from(["task".to_owned()]),
+                recovered: true,
+            }
+        );
+        // The first write of the task: nothing was emitted before it.
+        assert!(matches!(
+            refused_outcome(Some(landed(7, "w1", &["-"])), 7, "w1").unwrap(),
+            WriteOutcome::Written { previously_emitted, recovered: true, .. } if previously_emitted.is_empty()
+        ));
+        // Another invocation's write of the same version is a duplicate; a newer version makes us stale.
+        assert!(matches!(
+            refused_outcome(Some(landed(7, "w2", &["-"])), 7, "w1").unwrap(),
+            WriteOutcome::Duplicate { stored: Some(_) }
+        ));
+        assert!(matches!(
+            refused_outcome(Some(landed(8, "w1", &["-"])), 7, "w1").unwrap(),
+            WriteOutcome::Stale { stored_version: 8, .. }
+        ));
     }
 
     #[test]

@@ -34,7 +34,7 @@ fn process(bytes: &[u8]) -> (usize, usize) {
     let event = parse_event(bytes).unwrap();
     let record = TaskRecord::from_event(event, 90).unwrap();
     let ledger = ledger_keys(&record);
-    let update = versioned_update(&record, &ledger).unwrap();
+    let update = versioned_update(&record, &ledger, "0123456789abcdef").unwrap();
     let line = emf_document(DEFAULT_NAMESPACE, &record, &ledger, 0, SLOW_STARTUP)
         .map(|d| d.to_line())
         .unwrap_or_default();
@@ -62,7 +62,7 @@ fn core(c: &mut Criterion) {
         b.iter(|| serde_dynamo::to_item::<_, HashMap<String, AttributeValue>>(black_box(&record)).unwrap())
     });
     c.bench_function("stage: write request (item + expressions)", |b| {
-        b.iter(|| versioned_update(black_box(&record), &ledger).unwrap())
+        b.iter(|| versioned_update(black_box(&record), &ledger, "0123456789abcdef").unwrap())
     });
     c.bench_function("stage: EMF line", |b| {
         b.iter(|| emf_document(DEFAULT_NAMESPACE, black_box(&record), &ledger, 0, SLOW_STARTUP).map(|d| d.to_line()))

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod faults;
 pub mod generator;
 pub mod harness;
+pub mod invariants;
 pub mod local;
 pub mod procfs;
 pub mod replay;

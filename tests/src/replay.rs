@@ -2,8 +2,9 @@
 //! the rollups against the generator's truth. Used by the rollup tests and `make loadtest`.
 //!
 //! An invocation may "die" between its two DynamoDB calls: the worker runs only the first step
-//! (the record write and the EMF line) and puts the event back at the end of the queue, as Lambda's
-//! asynchronous retry would deliver it again.
+//! (the record write and the EMF line). A dead invocation, or one that returns an error, is retried
+//! as Lambda's asynchronous invocation retries it: the event goes back at the end of the queue, up to
+//! [`LAMBDA_RETRIES`] times, and then to the dead letters.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,9 @@ use task_events::{Handler, MemorySink, Outcome};
 use crate::generator::Lifecycle;
 use crate::local::Error;
 
+/// Lambda retries a failed asynchronous invocation twice (the default and the maximum).
+pub const LAMBDA_RETRIES: u32 = 2;
+
 #[derive(Debug, Clone, Copy)]
 pub struct ReplayPlan {
     pub workers: usize,
@@ -31,6 +35,14 @@ pub struct ReplayFigures {
     pub deliveries: usize,
     pub invocations: usize,
     pub deaths: usize,
+    /// Invocations that returned an error (the SDK's own retries exhausted).
+    pub failed: usize,
+    /// Deliveries Lambda retried after a death or an error.
+    pub lambda_retries: usize,
+    /// Events whose invocation failed 1 + LAMBDA_RETRIES times: the dead-letter queue.
+    pub dead_letters: Vec<Value>,
+    /// Record writes whose answer was lost and that a retry found landed (metrics emitted then).
+    pub recovered_writes: usize,
     pub written: usize,
     pub duplicate: usize,
     pub stale: usize,
@@ -44,13 +56,17 @@ impl std::fmt::Display for ReplayFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} deliveries, {} invocations ({} died between the two calls and were retried); \
-             {} written, {} duplicate, {} stale; {} repairs; {} transaction conflicts retried; {:.1} s \
-             ({:.0} invocations/s)",
+            "{} deliveries, {} invocations ({} died between the two calls, {} failed; {} Lambda retries, \
+             {} dead letters); {} written ({} recovered after a lost answer), {} duplicate, {} stale; \
+             {} repairs; {} transaction conflicts retried; {:.1} s ({:.0} invocations/s)",
             self.deliveries,
             self.invocations,
             self.deaths,
+            self.failed,
+            self.lambda_retries,
+            self.dead_letters.len(),
             self.written,
+            self.recovered_writes,
             self.duplicate,
             self.stale,
             self.repairs,
@@ -69,7 +85,12 @@ pub async fn replay(
 ) -> Result<ReplayFigures, Error> {
     let started = Instant::now();
     let deliveries = events.len();
-    let queue = Arc::new(Mutex::new(events.into_iter().collect::<VecDeque<Value>>()));
+    let queue = Arc::new(Mutex::new(
+        events
+            .into_iter()
+            .map(|event| (event, 0))
+            .collect::<VecDeque<(Value, u32)>>(),
+    ));
     let mut workers = Vec::new();
     for worker in 0..plan.workers {
         let (handler, queue) = (handler.clone(), queue.clone());
@@ -78,17 +99,35 @@ pub async fn replay(
             let mut figures = ReplayFigures::default();
             loop {
                 let next = queue.lock().map_err(|_| "queue poisoned")?.pop_front();
-                let Some(event) = next else { break };
+                let Some((event, failures)) = next else { break };
                 let payload = event.to_string();
                 figures.invocations += 1;
-                let response = if rng.f64() < plan.die_rate {
-                    handler.write_record(payload.as_bytes()).await?;
-                    figures.deaths += 1;
-                    queue.lock().map_err(|_| "queue poisoned")?.push_back(event);
-                    continue;
-                } else {
-                    handler.handle(payload.as_bytes()).await?
+                let dies = rng.f64() < plan.die_rate;
+                let result = match dies {
+                    true => handler.write_record(payload.as_bytes()).await.map(|_| None),
+                    false => handler.handle(payload.as_bytes()).await.map(Some),
                 };
+                let response = match result {
+                    Ok(Some(response)) => response,
+                    failure => {
+                        match failure {
+                            Err(_) => figures.failed += 1,
+                            Ok(_) => figures.deaths += 1,
+                        }
+                        if failures < LAMBDA_RETRIES {
+                            figures.lambda_retries += 1;
+                            // Lambda retries after a minute or two, while newer events keep coming: the
+                            // retry lands a few deliveries later, not after the whole stream.
+                            let mut queue = queue.lock().map_err(|_| "queue poisoned")?;
+                            let position = rng.usize(0..=plan.workers * 4).min(queue.len());
+                            queue.insert(position, (event, failures + 1));
+                        } else {
+                            figures.dead_letters.push(event);
+                        }
+                        continue;
+                    }
+                };
+                figures.recovered_writes += usize::from(response.recovered_write);
                 match response.outcome {
                     Outcome::Written => figures.written += 1,
                     Outcome::Duplicate => figures.duplicate += 1,
@@ -110,6 +149,10 @@ pub async fn replay(
         let figures = worker.await??;
         total.invocations += figures.invocations;
         total.deaths += figures.deaths;
+        total.failed += figures.failed;
+        total.lambda_retries += figures.lambda_retries;
+        total.dead_letters.extend(figures.dead_letters);
+        total.recovered_writes += figures.recovered_writes;
         total.written += figures.written;
         total.duplicate += figures.duplicate;
         total.stale += figures.stale;

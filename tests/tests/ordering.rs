@@ -9,38 +9,14 @@ use serde_json::Value;
 use shared::record::TaskRecord;
 use task_timing_tests::generator::{Lifecycle, Profile, TaskTruth, deliveries, lifecycle};
 use task_timing_tests::harness::{TestStack, deliver, with_task_suffix};
+use task_timing_tests::invariants::{expected_metrics, record_mismatches};
 
 const CREATED_AT: i64 = 1_795_000_000_000; // 2026-11-19T07:06:40Z
 
-/// Metric names a task's complete history supports, from the generator's truth.
-fn expected_metrics(truth: &TaskTruth) -> BTreeSet<String> {
-    let mut names = vec![
-        "ProvisioningTime",
-        "ImagePullTime",
-        "ShutdownTime",
-        "TaskLifetime",
-        "TasksStopped",
-    ];
-    if truth.failed_to_start {
-        names.push("TasksFailedToStart");
-    } else {
-        names.extend(["ContainerStartTime", "TaskStartupTime", "RunTime", "TasksStarted"]);
-    }
-    names.into_iter().map(String::from).collect()
-}
-
 /// The record's durations equal the generator's sampled milliseconds.
 fn assert_matches_truth(record: &TaskRecord, truth: &TaskTruth) {
-    let seconds = |millis: Option<i64>| millis.map(|m| m as f64 / 1000.0);
-    assert_eq!(record.version, truth.final_version, "{}", truth.task_arn);
-    assert_eq!(record.provisioning_seconds, seconds(Some(truth.provisioning)));
-    assert_eq!(record.image_pull_seconds, seconds(truth.image_pull));
-    assert_eq!(record.container_start_seconds, seconds(truth.container_start));
-    assert_eq!(record.startup_seconds, seconds(truth.startup()));
-    assert_eq!(record.run_seconds, seconds(truth.run));
-    assert_eq!(record.shutdown_seconds, seconds(truth.shutdown));
-    assert_eq!(record.lifetime_seconds, seconds(truth.lifetime()));
-    assert_eq!(record.failed_to_start, truth.failed_to_start);
+    let mismatches = record_mismatches(record, truth);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
 fn permutations(items: &[Value]) -> Vec<Vec<Value>> {

@@ -153,10 +153,19 @@ pub struct Response {
     /// Rollup transactions DynamoDB cancelled for a conflict with another one, then retried.
     #[serde(skip_serializing_if = "is_zero")]
     pub rollup_conflicts: u32,
+    /// The record write landed on an attempt whose answer was lost; a retry found it (its metrics were
+    /// emitted then, once).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub recovered_write: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// A fresh id for one invocation attempt's record write (see `shared::store::WRITE_ID`).
+fn new_write_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
 }
 
 /// The second step of a delivery: markers known on the record but not yet in the rollups.
@@ -228,12 +237,13 @@ impl<S: MetricsSink> Handler<S> {
             metrics_emitted,
             rolled_up: Vec::new(),
             rollup_conflicts: 0,
+            recovered_write: false,
         };
         let pending = |record: TaskRecord, rolled_up: &std::collections::BTreeSet<String>| {
             let markers = due_markers(&record, rolled_up);
             (!markers.is_empty()).then_some(PendingRollup { record, markers })
         };
-        Ok(match self.store.write(&record, &ledger).await? {
+        Ok(match self.store.write(&record, &ledger, &new_write_id()).await? {
             WriteOutcome::Duplicate { stored } => (
                 respond(Outcome::Duplicate, Vec::new()),
                 stored.and_then(|stored| pending(stored.record, &stored.rolled_up)),
@@ -245,6 +255,7 @@ impl<S: MetricsSink> Handler<S> {
             WriteOutcome::Written {
                 previously_emitted,
                 previously_rolled_up,
+                recovered,
             } => {
                 let due = due_keys(&ledger, &previously_emitted);
                 if let Some(document) = emf_document(
@@ -256,7 +267,10 @@ impl<S: MetricsSink> Handler<S> {
                 ) {
                     self.sink.emit(&document.to_line());
                 }
-                let response = respond(Outcome::Written, due.into_iter().collect());
+                let response = Response {
+                    recovered_write: recovered,
+                    ..respond(Outcome::Written, due.into_iter().collect())
+                };
                 (response, pending(record, &previously_rolled_up))
             }
         })

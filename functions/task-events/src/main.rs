@@ -12,7 +12,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_lookup(|name| std::env::var(name).ok())?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(shared::store::write_path_timeouts())
+        .load()
+        .await;
     let store = TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone())
         .with_rollup_table(config.rollup_table_name.clone());
     let handler = Handler::new(store, config, StdoutSink);

@@ -2,7 +2,7 @@
 //! with the field's name) and validated into queries before any data is read.
 
 use serde::Deserialize;
-use shared::arn::parse_cluster_arn;
+use shared::arn::{is_ecs_name, parse_cluster_arn};
 use shared::query::{MAX_REVISIONS, RecordQuery};
 use shared::timestamp::Timestamp;
 use shared::timing::Phase;
@@ -340,7 +340,13 @@ fn filters(raw: &RawRequest, prefix: &str, limits: &Limits, now: Timestamp) -> R
                 .map_err(|err| RequestError(format!("{prefix}cluster: {err}")))?
                 .to_owned(),
         ),
-        Some(name) => Some(name.to_owned()),
+        Some(name) if is_ecs_name(name) => Some(name.to_owned()),
+        Some(other) => {
+            return invalid(format!(
+                "{prefix}cluster: a cluster name is 1 to 255 letters, digits, hyphens and underscores (or give the cluster's ARN), got {:?}",
+                other.chars().take(80).collect::<String>()
+            ));
+        }
     };
     let launch_type = match raw.launch_type.as_deref() {
         None => None,

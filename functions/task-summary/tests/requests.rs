@@ -108,6 +108,10 @@ fn every_bad_request_gets_a_specific_message() {
             "cluster: ",
         ),
         (
+            json!({"query": "summary", "family": "web", "cluster": "prod) OR attribute_exists(#taskArn"}),
+            "cluster: a cluster name is 1 to 255 letters, digits, hyphens and underscores (or give the cluster's ARN), got \"prod) OR",
+        ),
+        (
             json!({"query": "summary", "family": "web", "from": "yesterday"}),
             "from: ",
         ),

@@ -4,6 +4,8 @@
 //!   runtime_bench init   RUNS   -- COMMAND...   cold starts: process start to the first `GET .../next`
 //!   runtime_bench events EVENTS -- COMMAND...   one process handling EVENTS task state changes
 //!
+//! The command runs with the variables Lambda sets, not this shell's; `-- NAME=VALUE... COMMAND` adds some.
+//!
 //! Prints one Markdown table row. Init is measured from just before spawn, so it includes exec and
 //! the dynamic loader, as Lambda's Init Duration does. Events are RUNNING and STOPPED events of generated
 //! lifecycles in version order, each delivered once (what the rule passes); the handler time is from
@@ -22,10 +24,35 @@ use task_timing_tests::runtime_api::{Answer, RuntimeApi};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The variables Lambda defines for a function (its documented set, less the ones only managed runtimes
+/// read), so nothing of this machine's shell (SSL_CERT_DIR, RUST_LOG, ...) changes what is measured.
+/// AWS_* (region, credentials, the local stack's endpoint), PATH and the Python venv pass through.
+fn lambda_environment() -> impl Iterator<Item = (String, String)> {
+    let passed = |name: &str| name.starts_with("AWS_") || ["PATH", "VIRTUAL_ENV"].contains(&name);
+    std::env::vars().filter(move |(name, _)| passed(name)).chain(
+        [
+            ("LANG", "en_US.UTF-8"),
+            ("TZ", ":UTC"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned())),
+    )
+}
+
 fn spawn(api: &RuntimeApi, command: &[String], environment: &[(&str, String)]) -> Result<Child, Error> {
-    let (program, args) = command.split_first().ok_or("no command given after --")?;
+    // Leading NAME=VALUE words set variables for the command, as env(1) would, without another exec.
+    let assignments = command
+        .iter()
+        .take_while(|word| word.split_once('=').is_some_and(|(name, _)| !name.contains('/')));
+    let assigned: Vec<(&str, &str)> = assignments.filter_map(|word| word.split_once('=')).collect();
+    let (program, args) = command[assigned.len()..]
+        .split_first()
+        .ok_or("no command given after --")?;
     Ok(Command::new(program)
         .args(args)
+        .env_clear()
+        .envs(lambda_environment())
+        .envs(assigned)
         .env("AWS_LAMBDA_RUNTIME_API", api.address.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -34,9 +61,20 @@ fn spawn(api: &RuntimeApi, command: &[String], environment: &[(&str, String)]) -
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .envs(environment.iter().map(|(name, value)| (*name, value.as_str())))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()?)
+}
+
+/// Counts what the process writes (its CloudWatch Logs ingestion: EMF lines and application logs)
+/// until it exits.
+fn count_output(child: &mut Child) -> Result<std::thread::JoinHandle<u64>, Error> {
+    let mut stdout = child.stdout.take().ok_or("stdout not piped")?;
+    let mut stderr = child.stderr.take().ok_or("stderr not piped")?;
+    let errors = std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()).unwrap_or(0));
+    Ok(std::thread::spawn(move || {
+        std::io::copy(&mut stdout, &mut std::io::sink()).unwrap_or(0) + errors.join().unwrap_or(0)
+    }))
 }
 
 /// SIGTERM first (a profiler wrapping the bootstrap writes its data then), SIGKILL after 10 s.
@@ -107,9 +145,13 @@ async fn events(count: usize, command: &[String]) -> Result<(), Error> {
         ("TABLE_NAME", table),
         ("ROLLUP_TABLE_NAME", rollup_table),
         ("SLOW_STARTUP_SECONDS", "60".to_owned()),
+        // As `make deploy` configures the functions: JSON application logs at INFO.
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO".to_owned()),
     ];
     let api = RuntimeApi::start().await?;
-    let child = spawn(&api, command, &environment)?;
+    let mut child = spawn(&api, command, &environment)?;
+    let output = count_output(&mut child)?;
     api.first_next(WAIT).await?;
     let cpu_after_init = cpu_seconds(child.id())?;
     for event in task_state_changes(count)? {
@@ -119,6 +161,7 @@ async fn events(count: usize, command: &[String]) -> Result<(), Error> {
     let cpu = cpu_seconds(child.id())? - cpu_after_init;
     let peak_rss_kib = memory_kib(child.id(), "VmHWM")?;
     stop(child)?;
+    let output_bytes = output.join().map_err(|_| "output counter panicked")?;
     let errors: Vec<&String> = finished
         .iter()
         .filter_map(|(_, answer)| match answer {
@@ -132,13 +175,14 @@ async fn events(count: usize, command: &[String]) -> Result<(), Error> {
     let mut handler: Vec<f64> = finished.iter().map(|(took, _)| millis(*took)).collect();
     handler.sort_by(f64::total_cmp);
     println!(
-        "| {} | {count} | {:.2} ms | {:.2} ms | {:.2} ms | {:.3} ms | {:.1} MiB |",
+        "| {} | {count} | {:.2} ms | {:.2} ms | {:.2} ms | {:.3} ms | {:.1} MiB | {:.0} B |",
         command.join(" "),
         handler.iter().sum::<f64>() / count as f64,
         percentile(&handler, 0.5),
         percentile(&handler, 0.99),
         cpu * 1000.0 / count as f64,
-        peak_rss_kib as f64 / 1024.0
+        peak_rss_kib as f64 / 1024.0,
+        output_bytes as f64 / count as f64
     );
     Ok(())
 }
