@@ -82,11 +82,38 @@ fi
   echo "versioned record write and the EMF ledger, but no rollup transaction (task-events sends 2 requests for the"
   echo "events that make phases known, the reference 1 for every event)."
   echo
-  echo "| command | events | handler mean | handler p50 | handler p99 | CPU per event | peak RSS |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| command | events | handler mean | handler p50 | handler p99 | CPU per event | peak RSS | written to stdout/stderr per event |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
   cat .local/bench-events.md
   echo
   python3 tools/bench_ratios.py .local/bench-init.md .local/bench-events.md
+  echo
+  echo "The bootstraps run with the variables Lambda sets (\`runtime_bench\` clears this shell's), and the functions"
+  echo "log as \`make deploy\` configures them (JSON, INFO). The row with \`SSL_CERT_DIR\` is task-events loading the"
+  echo "same root certificates from the bundle file alone: Debian's /etc/ssl/certs also holds 292 hashed links,"
+  echo "which the SDK's root loading (rustls-native-certs) reads one by one at init; Lambda's Amazon Linux 2023 image"
+  echo "keeps a bundle file and no hashed links, so there init costs what that row shows."
+  echo
+  echo "## Release profile: each setting against the alternatives"
+  echo
+  echo "\`tools/profile_variants.sh measure\`: task-events built with one profile setting changed at a time"
+  echo "(\`CARGO_PROFILE_RELEASE_*\` overrides, separate target directories), each measured like the rows above:"
+  echo "size, \`runtime_bench init 30\`, \`runtime_bench events 500\` against the local stack, one after the other."
+  echo
+  cat .local/bench-profiles.md
+  echo
+  echo "## Cost per million task state change events"
+  echo
+  echo "\`python3 tools/bench_cost.py\` on this run's figures: handler time, CPU and bytes written per event"
+  echo "(\`runtime_bench events 1000\` above), the largest record (\`roundtrips\` below) and the rollup items' sizes"
+  echo "at 1,000 and 1,000,000 tasks a month (\`rollup_scaling\` below), at us-east-1 list prices. A task sends three"
+  echo "events (RUNNING; RUNNING with desiredStatus STOPPED; STOPPED), so a million events are 333,333 tasks."
+  echo "Write units: a record write (or a refused condition, which reads the item) costs 1 unit per KB started, its"
+  echo "index copy (projection ALL) as much again; a transaction costs 2 units per KB of each item: the record"
+  echo "(plus its index copy), one hour and one day item per phase made known (4 at RUNNING, 3 at STOPPED), and"
+  echo "the hour and day counts items."
+  echo
+  python3 tools/bench_cost.py .local/bench-events.md .local/bench-roundtrips.md .local/bench-rollups.md
   echo
   echo "## DynamoDB requests per event (target: 1 for a duplicate or stale delivery, at most 2 for one that makes phases known)"
   echo

@@ -35,13 +35,13 @@ done
 [ "$mode" = build ] && exit 0
 
 cargo build -q --release -p task-timing-tests --bin runtime_bench
-echo "| profile | change from the shipped profile | size (x86_64) | init median of 30 | CPU per event (1,000 events) | peak RSS |"
+echo "| profile | change from the shipped profile | size (x86_64) | init median of 30 | CPU per event (500 events) | peak RSS |"
 echo "|---|---|---:|---:|---:|---:|"
 for variant in "${variants[@]}"; do
   IFS=: read -r name change _ <<<"$variant"
   bin=$(binary "$name")
   init=$(target/release/runtime_bench init 30 -- "$bin" | cut -d'|' -f4 | xargs)
-  events=$(target/release/runtime_bench events 1000 -- "$bin")
+  events=$(target/release/runtime_bench events 500 -- "$bin")
   cpu=$(cut -d'|' -f7 <<<"$events" | xargs)
   rss=$(cut -d'|' -f8 <<<"$events" | xargs)
   echo "| $name | ${change:-(lto thin, 1 codegen unit, opt-level 3, stripped, unwind)} | $(stat -c %s "$bin") B | $init | $cpu | $rss |"
