@@ -6,7 +6,7 @@
 set -euo pipefail
 variants=(
   "shipped::"
-  "lto-fat:lto = \"fat\":CARGO_PROFILE_RELEASE_LTO=fat"
+  "lto-thin:lto = \"thin\":CARGO_PROFILE_RELEASE_LTO=thin"
   "opt-s:opt-level = \"s\":CARGO_PROFILE_RELEASE_OPT_LEVEL=s"
   "opt-z:opt-level = \"z\":CARGO_PROFILE_RELEASE_OPT_LEVEL=z"
   "panic-abort:panic = \"abort\":CARGO_PROFILE_RELEASE_PANIC=abort"
@@ -44,5 +44,5 @@ for variant in "${variants[@]}"; do
   events=$(target/release/runtime_bench events 500 -- "$bin")
   cpu=$(cut -d'|' -f7 <<<"$events" | xargs)
   rss=$(cut -d'|' -f8 <<<"$events" | xargs)
-  echo "| $name | ${change:-(lto thin, 1 codegen unit, opt-level 3, stripped, unwind)} | $(stat -c %s "$bin") B | $init | $cpu | $rss |"
+  echo "| $name | ${change:-(lto fat, 1 codegen unit, opt-level 3, stripped, unwind)} | $(stat -c %s "$bin") B | $init | $cpu | $rss |"
 done

@@ -67,7 +67,7 @@ impl Fault {
     }
 }
 
-/// What to inject: a share of requests, the kinds drawn from (uniformly among those that apply to the
+/// What to inject: a share of requests, the kinds (each time the least injected of those that apply to the
 /// request), and an optional outage: requests `start..start + length` (in arrival order) all get 503.
 #[derive(Debug, Clone)]
 pub struct FaultPlan {
@@ -155,10 +155,29 @@ impl Schedule {
             .collect();
         let (draw, pick) = self.rng.lock().map(|mut rng| (rng.f64(), rng.usize(..))).ok()?;
         let drawn: u64 = Fault::ALL.iter().map(|fault| self.counts.injected(*fault)).sum();
-        if applicable.is_empty() || draw >= self.plan.rate || drawn >= self.plan.limit {
+        // Transactions, which also conflict with each other under contention, fail twice as often.
+        let rate = if is_transaction {
+            2.0 * self.plan.rate
+        } else {
+            self.plan.rate
+        };
+        if applicable.is_empty() || draw >= rate || drawn >= self.plan.limit {
             return None;
         }
-        let fault = applicable[pick % applicable.len()];
+        // The least injected kind that applies, so every kind occurs even in a short run; on a tie a
+        // transaction gets TransactionConflict (the only kind it alone can get), the rest are drawn.
+        let fewest = applicable
+            .iter()
+            .map(|fault| self.counts.injected(*fault))
+            .min()
+            .unwrap_or(0);
+        let least: Vec<Fault> = (applicable.into_iter())
+            .filter(|fault| self.counts.injected(*fault) == fewest)
+            .collect();
+        let fault = match least.contains(&Fault::TransactionConflict) {
+            true => Fault::TransactionConflict,
+            false => least[pick % least.len()],
+        };
         self.counts.injected[fault as usize].fetch_add(1, Ordering::Relaxed);
         if fault == Fault::TransactionConflict {
             self.counts.conflicts_injected.fetch_add(1, Ordering::Relaxed);
@@ -297,15 +316,24 @@ pub fn conflict_response(items: usize, draw: f64) -> HttpResponse {
     response
 }
 
-/// A DynamoDB client for the local stack whose transactions conflict at `conflict_rate`.
+/// A DynamoDB client for the local stack whose transactions conflict at `conflict_rate`. Without
+/// task-events' attempt timeout: the tests that count requests per delivery must not see a retry because
+/// moto, busy with a concurrent test, took more than 2 s to answer.
 pub async fn faulty_dynamodb(conflict_rate: f64, seed: u64) -> Result<(Client, Arc<FaultCounts>), Error> {
-    let (client, counts, _) = dynamodb_with_faults(FaultPlan::conflicts(conflict_rate, seed)).await?;
+    let (client, counts, _) = client_with_faults(FaultPlan::conflicts(conflict_rate, seed), None).await?;
     Ok((client, counts))
 }
 
 /// A DynamoDB client for the local stack that fails as `plan` says, with task-events' timeouts (so a
 /// timeout or a lost answer is retried by the SDK as in the function).
 pub async fn dynamodb_with_faults(plan: FaultPlan) -> Result<(Client, Arc<FaultCounts>, FaultSwitch), Error> {
+    client_with_faults(plan, Some(shared::store::write_path_timeouts())).await
+}
+
+async fn client_with_faults(
+    plan: FaultPlan,
+    timeouts: Option<aws_sdk_dynamodb::config::timeout::TimeoutConfig>,
+) -> Result<(Client, Arc<FaultCounts>, FaultSwitch), Error> {
     let plain = dynamodb_from_env().await?;
     // The local stack is plain HTTP on loopback (dynamodb_from_env refuses anything else).
     let inner = plain
@@ -323,11 +351,10 @@ pub async fn dynamodb_with_faults(plan: FaultPlan) -> Result<(Client, Arc<FaultC
             on: on.clone(),
         }),
     };
-    let config = plain
-        .config()
-        .to_builder()
-        .http_client(client)
-        .timeout_config(shared::store::write_path_timeouts())
-        .build();
+    let mut config = plain.config().to_builder().http_client(client);
+    if let Some(timeouts) = timeouts {
+        config = config.timeout_config(timeouts);
+    }
+    let config = config.build();
     Ok((Client::from_conf(config), counts, FaultSwitch(on)))
 }
