@@ -97,7 +97,6 @@ impl FaultPlan {
 pub struct FaultCounts {
     pub requests: AtomicU64,
     pub transactions: AtomicU64,
-    pub conflicts_injected: AtomicU64,
     injected: [AtomicU64; Fault::ALL.len()],
     pub outage_failures: AtomicU64,
 }
@@ -109,10 +108,6 @@ impl FaultCounts {
 
     pub fn injected(&self, fault: Fault) -> u64 {
         Self::get(&self.injected[fault as usize])
-    }
-
-    pub fn total_injected(&self) -> u64 {
-        Fault::ALL.iter().map(|fault| self.injected(*fault)).sum::<u64>() + Self::get(&self.outage_failures)
     }
 }
 
@@ -179,9 +174,6 @@ impl Schedule {
             false => least[pick % least.len()],
         };
         self.counts.injected[fault as usize].fetch_add(1, Ordering::Relaxed);
-        if fault == Fault::TransactionConflict {
-            self.counts.conflicts_injected.fetch_add(1, Ordering::Relaxed);
-        }
         Some(Decision::Fault(fault, draw))
     }
 }
@@ -273,7 +265,11 @@ impl HttpConnector for FaultyConnector {
 }
 
 fn error_response(status: u16, error_type: &str, message: &str) -> HttpResponse {
-    let body = serde_json::json!({"__type": error_type, "message": message});
+    json_response(status, serde_json::json!({"__type": error_type, "message": message}))
+}
+
+/// An awsJson1.0 answer, as DynamoDB sends it.
+fn json_response(status: u16, body: serde_json::Value) -> HttpResponse {
     let status = StatusCode::try_from(status).unwrap_or_else(|_| unreachable!("a valid HTTP status"));
     let mut response = HttpResponse::new(status, SdkBody::from(body.to_string()));
     response
@@ -308,12 +304,7 @@ pub fn conflict_response(items: usize, draw: f64) -> HttpResponse {
         "Message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", codes.join(", ")),
         "CancellationReasons": reasons,
     });
-    let status = StatusCode::try_from(400u16).unwrap_or_else(|_| unreachable!("400 is a valid status"));
-    let mut response = HttpResponse::new(status, SdkBody::from(body.to_string()));
-    response
-        .headers_mut()
-        .insert("content-type", "application/x-amz-json-1.0");
-    response
+    json_response(400, body)
 }
 
 /// A DynamoDB client for the local stack whose transactions conflict at `conflict_rate`. Without

@@ -3,8 +3,8 @@
 //!
 //! An invocation may "die" between its two DynamoDB calls: the worker runs only the first step
 //! (the record write and the EMF line). A dead invocation, or one that returns an error, is retried
-//! as Lambda's asynchronous invocation retries it: the event goes back at the end of the queue, up to
-//! [`LAMBDA_RETRIES`] times, and then to the dead letters.
+//! as Lambda's asynchronous invocation retries it: the event goes back a few deliveries later, up to
+//! [`LAMBDA_RETRIES`] times, and then to the dead letters ([`redrive`] sends those again).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -108,24 +108,28 @@ pub async fn replay(
                     false => handler.handle(payload.as_bytes()).await.map(Some),
                 };
                 let response = match result {
-                    Ok(Some(response)) => response,
-                    failure => {
-                        match failure {
-                            Err(_) => figures.failed += 1,
-                            Ok(_) => figures.deaths += 1,
-                        }
-                        if failures < LAMBDA_RETRIES {
-                            figures.lambda_retries += 1;
-                            // Lambda retries after a minute or two, while newer events keep coming: the
-                            // retry lands a few deliveries later, not after the whole stream.
-                            let mut queue = queue.lock().map_err(|_| "queue poisoned")?;
-                            let position = rng.usize(0..=plan.workers * 4).min(queue.len());
-                            queue.insert(position, (event, failures + 1));
-                        } else {
-                            figures.dead_letters.push(event);
-                        }
-                        continue;
+                    Ok(Some(response)) => Some(response),
+                    Ok(None) => {
+                        figures.deaths += 1;
+                        None
                     }
+                    Err(_) => {
+                        figures.failed += 1;
+                        None
+                    }
+                };
+                let Some(response) = response else {
+                    if failures < LAMBDA_RETRIES {
+                        figures.lambda_retries += 1;
+                        // Lambda retries after a minute or two, while newer events keep coming: the
+                        // retry lands a few deliveries later, not after the whole stream.
+                        let mut queue = queue.lock().map_err(|_| "queue poisoned")?;
+                        let position = rng.usize(0..=plan.workers * 4).min(queue.len());
+                        queue.insert(position, (event, failures + 1));
+                    } else {
+                        figures.dead_letters.push(event);
+                    }
+                    continue;
                 };
                 figures.recovered_writes += usize::from(response.recovered_write);
                 match response.outcome {
@@ -161,6 +165,17 @@ pub async fn replay(
     }
     total.elapsed = started.elapsed();
     Ok(total)
+}
+
+/// Sends the dead letters of `figures` again with no invocation dying, as an operator redrives the
+/// dead-letter queue once the faults have passed.
+pub async fn redrive(
+    handler: Arc<Handler<MemorySink>>,
+    figures: &ReplayFigures,
+    plan: ReplayPlan,
+) -> Result<ReplayFigures, Error> {
+    let plan = ReplayPlan { die_rate: 0.0, ..plan };
+    replay(handler, figures.dead_letters.clone(), plan).await
 }
 
 /// What the rollup table must hold, computed from the generator's truth and the raw event JSON

@@ -20,7 +20,9 @@ use task_timing_tests::faults::{Fault, FaultCounts, FaultPlan, dynamodb_with_fau
 use task_timing_tests::generator::{Lifecycle, Profile, deliveries, lifecycle};
 use task_timing_tests::harness::TestStack;
 use task_timing_tests::invariants::{expected_metrics, record_mismatches};
-use task_timing_tests::replay::{ReplayFigures, ReplayPlan, expected_rollups, replay, rollup_violations, scan_rollups};
+use task_timing_tests::replay::{
+    ReplayFigures, ReplayPlan, expected_rollups, redrive, replay, rollup_violations, scan_rollups,
+};
 
 const HOUR: i64 = 3_600_000;
 const WINDOW_START: i64 = 1_795_474_800_000; // 2026-11-24T19:00:00Z
@@ -182,16 +184,7 @@ async fn run_sequence(seed: u64, task_count: usize, totals: &mut Totals) {
         }
     }
 
-    let redriven = replay(
-        stack.handler.clone(),
-        figures.dead_letters.clone(),
-        ReplayPlan {
-            die_rate: 0.0,
-            ..replay_plan
-        },
-    )
-    .await
-    .unwrap();
+    let redriven = redrive(stack.handler.clone(), &figures, replay_plan).await.unwrap();
     totals.add(&redriven);
     if !redriven.dead_letters.is_empty() {
         totals.violations.push(format!(

@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 use shared::timestamp::Timestamp;
 use task_events::Outcome;
 use task_summary::request::Limits;
-use task_timing_tests::faults::{FaultCounts, faulty_dynamodb};
+use task_timing_tests::faults::{Fault, FaultCounts, faulty_dynamodb};
 use task_timing_tests::generator::{Lifecycle, Profile, deliveries, lifecycle};
 use task_timing_tests::harness::{TestStack, deliver};
-use task_timing_tests::replay::{ReplayPlan, expected_rollups, replay, rollup_violations, scan_rollups};
+use task_timing_tests::replay::{ReplayPlan, expected_rollups, redrive, replay, rollup_violations, scan_rollups};
 
 const HOUR: i64 = 3_600_000;
 
@@ -44,12 +44,9 @@ async fn every_phase_enters_its_rollup_exactly_once_whatever_the_deliveries_do()
     };
     let figures = replay(stack.handler.clone(), events, plan).await.unwrap();
     // An event whose three invocations all died is a dead letter: redriven, as an operator would.
-    let redrive_plan = ReplayPlan { die_rate: 0.0, ..plan };
-    let redriven = replay(stack.handler.clone(), figures.dead_letters.clone(), redrive_plan)
-        .await
-        .unwrap();
+    let redriven = redrive(stack.handler.clone(), &figures, plan).await.unwrap();
     assert!(redriven.dead_letters.is_empty(), "{redriven}");
-    let injected = FaultCounts::get(&faults.conflicts_injected);
+    let injected = faults.injected(Fault::TransactionConflict);
     println!(
         "replay: {figures}; {injected} conflicts injected in {} transactions",
         FaultCounts::get(&faults.transactions)

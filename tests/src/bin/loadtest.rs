@@ -6,11 +6,11 @@
 //!   loadtest [TASKS] [WORKERS]     defaults: 10000 tasks, 8 workers
 
 use fastrand::Rng;
-use task_timing_tests::faults::{FaultCounts, faulty_dynamodb};
+use task_timing_tests::faults::{Fault, FaultCounts, faulty_dynamodb};
 use task_timing_tests::generator::{Profile, lifecycle};
 use task_timing_tests::harness::TestStack;
 use task_timing_tests::local::Error;
-use task_timing_tests::replay::{ReplayPlan, expected_rollups, replay, rollup_violations, scan_rollups};
+use task_timing_tests::replay::{ReplayPlan, expected_rollups, redrive, replay, rollup_violations, scan_rollups};
 
 const HOUR: i64 = 3_600_000;
 /// 2026-11-20T09:00:00Z: every task is created in the hour after it.
@@ -57,12 +57,7 @@ async fn main() -> Result<(), Error> {
     );
     let figures = replay(stack.handler.clone(), events, plan).await?;
     // Events whose three invocations all died are dead letters: redriven, as an operator would.
-    let redriven = replay(
-        stack.handler.clone(),
-        figures.dead_letters.clone(),
-        ReplayPlan { die_rate: 0.0, ..plan },
-    )
-    .await?;
+    let redriven = redrive(stack.handler.clone(), &figures, plan).await?;
     let conflicts_retried = figures.rollup_conflicts + redriven.rollup_conflicts;
     let violations = rollup_violations(
         &expected_rollups(&lifecycles),
@@ -95,7 +90,7 @@ async fn main() -> Result<(), Error> {
             "conflicts injected = retried",
             format!(
                 "{} = {}",
-                FaultCounts::get(&faults.conflicts_injected),
+                faults.injected(Fault::TransactionConflict),
                 conflicts_retried
             ),
         ),
@@ -117,7 +112,7 @@ async fn main() -> Result<(), Error> {
     }
     if !violations.is_empty()
         || !redriven.dead_letters.is_empty()
-        || conflicts_retried != FaultCounts::get(&faults.conflicts_injected)
+        || conflicts_retried != faults.injected(Fault::TransactionConflict)
     {
         return Err(format!("{} violations:\n{}", violations.len(), violations.join("\n")).into());
     }
