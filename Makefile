@@ -32,7 +32,7 @@ local-down:
 bench:
 	$(STACK) run tools/bench.sh
 
-## loadtest: 10,000 lifecycles of one family in one hour, 8 workers, injected faults; rollups checked -> docs/loadtest.md.
+## loadtest: 50,000 deliveries of 20,000 lifecycles, 8 workers, injected faults; records, metrics, rollups checked -> docs/loadtest.md (~75 min).
 loadtest:
 	$(STACK) run tools/loadtest.sh
 

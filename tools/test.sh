@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# make test: template checks, the deploy and event-pattern tests (tests/infra), then every Rust test
-# (unit, integration against moto, end to end through cargo lambda). Run by tools/stack.sh, which
-# provides the environment.
+# make test: cargo deny (tools/deny.sh), template checks, the deploy and event-pattern tests
+# (tests/infra), then every Rust test (unit, integration against moto, end to end through cargo
+# lambda). Run by tools/stack.sh, which provides the environment.
 set -euo pipefail
 ROOT=$PWD
 STATE=$ROOT/.local
 source tools/venv.sh
+tools/deny.sh
 cfn-lint infra/template.yaml
 ensure_checkov
 # --skip-download: no network for checkov's guideline links; every skipped check is justified in the template.
