@@ -225,6 +225,16 @@ fn number_attribute(item: &HashMap<String, AttributeValue>, name: &str) -> Optio
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
+/// A stored item as its record and its `metricsEmitted` ledger (what [`TaskStore::get`] returns; a
+/// Scan's items too).
+pub fn record_from_item(
+    mut item: HashMap<String, AttributeValue>,
+) -> Result<(TaskRecord, BTreeSet<String>), StoreError> {
+    let emitted = string_set(&item, METRICS_EMITTED);
+    item.remove(METRICS_EMITTED);
+    Ok((serde_dynamo::from_item(item)?, emitted))
+}
+
 pub(crate) fn string_set(item: &HashMap<String, AttributeValue>, name: &str) -> BTreeSet<String> {
     item.get(name)
         .and_then(|value| value.as_ss().ok())
@@ -375,14 +385,7 @@ impl TaskStore {
             .send()
             .await
             .map_err(|err| self.error("GetItem", err))?;
-        match output.item {
-            None => Ok(None),
-            Some(mut item) => {
-                let emitted = string_set(&item, METRICS_EMITTED);
-                item.remove(METRICS_EMITTED);
-                Ok(Some((serde_dynamo::from_item(item)?, emitted)))
-            }
-        }
+        output.item.map(record_from_item).transpose()
     }
 
     fn index_query(&self, query: &RecordQuery) -> QueryFluentBuilder {
