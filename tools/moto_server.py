@@ -6,9 +6,9 @@ both can pass the condition, and the local stack would show double counting that
 produces. This server runs moto's own application behind one lock (connections still accepted
 concurrently), which gives the per-item guarantee the product relies on.
 
-It also makes moto's transactions cheaper without changing what they do (`item_level_rollback`), and
-accepts an EventBridge rule's EventPattern as a JSON string in CloudFormation, as AWS does
-(`event_pattern_strings`), treats CommaDelimitedList parameters as CloudFormation does
+It also makes moto's transactions and update expressions cheaper without changing what they do
+(`item_level_rollback`, `faster_update_validation`), accepts an EventBridge rule's EventPattern as a
+JSON string in CloudFormation, as AWS does (`event_pattern_strings`), treats CommaDelimitedList parameters as CloudFormation does
 (`list_parameters`), keeps log groups and managed policies through a stack update
 (`stack_updates_keep_resources`), and keeps a function's LoggingConfig and TracingConfig updates
 (`function_configuration_updates`).
