@@ -32,7 +32,7 @@ local-down:
 bench:
 	$(STACK) run tools/bench.sh
 
-## loadtest: 50,000 deliveries of 20,000 lifecycles, 8 workers, injected faults; records, metrics, rollups checked -> docs/loadtest.md (~75 min).
+## loadtest: 50,000 deliveries of 20,000 lifecycles, 8 workers, injected faults; records, metrics, rollups checked -> docs/loadtest.md (about an hour).
 loadtest:
 	$(STACK) run tools/loadtest.sh
 

@@ -11,7 +11,8 @@ target/release/loadtest "$tasks" "$workers" | tee .local/loadtest.out
 {
   echo "\`make loadtest\` (\`target/release/loadtest $tasks $workers\`) on $(date -u +%Y-%m-%d), $(nproc) cores: $(head -1 .local/loadtest.out)."
   echo "The local stack serves one request at a time (tools/moto_server.py), so the rate is moto's; the point is"
-  echo "correctness under concurrency: every rollup item is compared with the generator's truth afterwards."
+  echo "correctness under concurrency: every record, every task's metrics and every rollup item are compared"
+  echo "with the generator's truth afterwards."
   echo
   tail -n +2 .local/loadtest.out
 } >docs/loadtest.md
