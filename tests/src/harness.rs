@@ -86,6 +86,15 @@ impl TestStack {
         documents
     }
 
+    /// How many times each metric of each task was emitted, by taskArn.
+    pub fn emission_counts_by_task(&self) -> BTreeMap<String, BTreeMap<String, usize>> {
+        let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        for ((arn, metric), values) in self.emissions() {
+            counts.entry(arn).or_default().insert(metric, values.len());
+        }
+        counts
+    }
+
     /// How many times each (taskArn, metric) was emitted, with the values.
     pub fn emissions(&self) -> BTreeMap<(String, String), Vec<f64>> {
         let mut emissions: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();

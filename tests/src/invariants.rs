@@ -1,7 +1,7 @@
 //! What a task's stored record and metrics must be, from the generator's truth (not from the code
 //! under test): shared by the ordering tests and the fault-injected replays.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use shared::record::TaskRecord;
 
@@ -53,4 +53,38 @@ pub fn record_mismatches(record: &TaskRecord, truth: &TaskTruth) -> Vec<String> 
         truth.failed_to_start.to_string(),
     );
     mismatches
+}
+
+/// A task's metrics against its truth: how many names were emitted, the violations (a name emitted
+/// twice, or one the task does not support), and how many names the ledger holds that were never
+/// emitted. Those are lost only when a record write's answer was lost on every attempt of an
+/// invocation (README, Reliability): counted, not hidden, and not a violation.
+#[derive(Debug, Default)]
+pub struct MetricCheck {
+    pub emitted: usize,
+    pub lost: usize,
+    pub violations: Vec<String>,
+}
+
+/// `emitted`: how many times each metric name of this task was emitted.
+pub fn check_metrics(truth: &TaskTruth, emitted: &BTreeMap<String, usize>, ledger: &BTreeSet<String>) -> MetricCheck {
+    let expected = expected_metrics(truth);
+    let arn = &truth.task_arn;
+    let mut check = MetricCheck {
+        emitted: emitted.len(),
+        ..MetricCheck::default()
+    };
+    for (metric, times) in emitted {
+        if *times > 1 {
+            check.violations.push(format!("{arn}: {metric} emitted {times} times"));
+        }
+        if !expected.contains(metric) {
+            check.violations.push(format!("{arn}: {metric} emitted, not supported"));
+        }
+    }
+    check.lost = ledger
+        .iter()
+        .filter(|key| expected.contains(*key) && !emitted.contains_key(*key))
+        .count();
+    check
 }

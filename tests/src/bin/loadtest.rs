@@ -12,7 +12,7 @@ use shared::store::record_from_item;
 use task_timing_tests::faults::{Fault, FaultCounts, faulty_dynamodb};
 use task_timing_tests::generator::{Profile, lifecycle};
 use task_timing_tests::harness::TestStack;
-use task_timing_tests::invariants::{expected_metrics, record_mismatches};
+use task_timing_tests::invariants::{check_metrics, record_mismatches};
 use task_timing_tests::local::Error;
 use task_timing_tests::replay::{ReplayPlan, expected_rollups, redrive, replay, rollup_violations, scan_rollups};
 
@@ -186,10 +186,7 @@ async fn verify(
     lifecycles: &[task_timing_tests::generator::Lifecycle],
 ) -> Result<Checks, Error> {
     let mut checks = Checks::default();
-    let mut emitted_by_task: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for ((arn, metric), values) in stack.emissions() {
-        emitted_by_task.entry(arn).or_default().insert(metric, values.len());
-    }
+    let mut emitted_by_task = stack.emission_counts_by_task();
     // One consistent Scan instead of a GetItem per task: at moto's rate 20,000 reads take half an hour.
     let mut stored = BTreeMap::new();
     let mut pages = client
@@ -214,23 +211,11 @@ async fn verify(
         let mismatches = record_mismatches(&record, &task.truth);
         checks.record_errors += usize::from(!mismatches.is_empty());
         checks.violations.extend(mismatches);
-        let expected = expected_metrics(&task.truth);
-        let emitted = emitted_by_task.remove(arn).unwrap_or_default();
-        for (metric, times) in &emitted {
-            if *times > 1 || !expected.contains(metric) {
-                checks.metric_errors += 1;
-                checks.violations.push(format!(
-                    "{arn}: {metric} emitted {times} times (supported: {})",
-                    expected.contains(metric)
-                ));
-            }
-        }
-        checks.metrics_emitted += emitted.len();
-        // At most once: a metric whose writer died before printing is in the ledger, never emitted.
-        checks.metrics_lost += ledger
-            .iter()
-            .filter(|key| expected.contains(*key) && !emitted.contains_key(*key))
-            .count();
+        let metrics = check_metrics(&task.truth, &emitted_by_task.remove(arn).unwrap_or_default(), &ledger);
+        checks.metrics_emitted += metrics.emitted;
+        checks.metric_errors += metrics.violations.len();
+        checks.metrics_lost += metrics.lost;
+        checks.violations.extend(metrics.violations);
     }
     checks
         .violations
