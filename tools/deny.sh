@@ -4,6 +4,10 @@
 # only the package registries: then the advisory check is reported as not run, never as passed.
 # DENY_ADVISORIES=required makes an unreachable database a failure (for a CI that has GitHub).
 set -euo pipefail
+# cargo deny's `cargo metadata` reads every package in Cargo.lock, for every platform (windows-sys among
+# them), where a build downloads only the host's: fetch them all from crates.io first, so the check
+# works on a machine whose cargo registry has never seen this workspace (issue 17).
+cargo fetch --locked --quiet
 if cargo-deny fetch db >/dev/null 2>&1; then
   cargo-deny --log-level error check
 elif [[ ${DENY_ADVISORIES:-} == required ]]; then
