@@ -124,6 +124,8 @@ pub enum EventError {
     WrongKind { event_source: String, detail_type: String },
     #[error(transparent)]
     Arn(#[from] crate::arn::ArnError),
+    #[error("empty payload: expected one ECS task state change event (EventBridge JSON)")]
+    Empty,
     #[error(
         "event of {size} bytes is larger than EventBridge's {MAX_EVENT_BYTES}-byte limit, so it did not come from the rule (nor would its record fit a DynamoDB item)"
     )]
@@ -138,6 +140,9 @@ pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 pub fn parse_event(json: &[u8]) -> Result<TaskStateChangeEvent, EventError> {
     if json.len() > MAX_EVENT_BYTES {
         return Err(EventError::TooLarge { size: json.len() });
+    }
+    if json.trim_ascii().is_empty() {
+        return Err(EventError::Empty);
     }
     // Fast path: one typed pass. Only a rejected event pays for locating the fault.
     match serde_json::from_slice::<TaskStateChangeEvent>(json) {
@@ -364,5 +369,26 @@ mod tests {
             parse_event(format!("{text} x").as_bytes()),
             Err(EventError::Field { .. })
         ));
+    }
+
+    #[test]
+    fn an_empty_payload_is_refused_as_empty() {
+        assert_eq!(parse_event(b""), Err(EventError::Empty));
+        assert_eq!(parse_event(b" \r\n\t"), Err(EventError::Empty));
+    }
+
+    #[test]
+    fn the_size_limit_counts_every_byte_sent() {
+        // A small valid event padded with whitespace, which JSON allows after a value.
+        let mut padded = envelope(minimal()).to_string().into_bytes();
+        padded.resize(MAX_EVENT_BYTES, b' ');
+        assert!(parse_event(&padded).is_ok());
+        padded.push(b' ');
+        assert_eq!(
+            parse_event(&padded),
+            Err(EventError::TooLarge {
+                size: MAX_EVENT_BYTES + 1
+            })
+        );
     }
 }

@@ -58,7 +58,7 @@ pub fn record_mismatches(record: &TaskRecord, truth: &TaskTruth) -> Vec<String> 
 /// A task's metrics against its truth: how many names were emitted, the violations (a name emitted
 /// twice, or one the task does not support), and how many names the ledger holds that were never
 /// emitted. Those are lost only when a record write's answer was lost on every attempt of an
-/// invocation (README, Reliability): counted, not hidden, and not a violation.
+/// invocation (docs/reliability.md): counted, not hidden, and not a violation.
 #[derive(Debug, Default)]
 pub struct MetricCheck {
     pub emitted: usize,

@@ -1,9 +1,11 @@
 //! A local stand-in for the Lambda Runtime API (`/2018-06-01/runtime/...`), for `make bench`: it
 //! notes when a bootstrap first asks for an invocation (the end of its init) and how long each
-//! invocation takes from hand-over to response.
+//! invocation takes from hand-over to response. Also used by the end-to-end tests, to hand a bootstrap
+//! bytes that `cargo lambda invoke` would not send.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -102,6 +104,62 @@ impl RuntimeApi {
             }
         }
     }
+}
+
+/// The variables Lambda defines for a function (its documented set, less the ones only managed runtimes
+/// read), so nothing of this machine's shell (SSL_CERT_DIR, RUST_LOG, ...) changes what is measured.
+/// AWS_* (region, credentials, the local stack's endpoint), PATH and the Python venv pass through.
+fn lambda_environment() -> impl Iterator<Item = (String, String)> {
+    let passed = |name: &str| name.starts_with("AWS_") || ["PATH", "VIRTUAL_ENV"].contains(&name);
+    std::env::vars().filter(move |(name, _)| passed(name)).chain(
+        [
+            ("LANG", "en_US.UTF-8"),
+            ("TZ", ":UTC"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned())),
+    )
+}
+
+pub fn spawn(api: &RuntimeApi, command: &[String], environment: &[(&str, String)]) -> std::io::Result<Child> {
+    // Leading NAME=VALUE words set variables for the command, as env(1) would, without another exec.
+    let assignments = command
+        .iter()
+        .take_while(|word| word.split_once('=').is_some_and(|(name, _)| !name.contains('/')));
+    let assigned: Vec<(&str, &str)> = assignments.filter_map(|word| word.split_once('=')).collect();
+    let (program, args) = command[assigned.len()..]
+        .split_first()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no command given"))?;
+    Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(lambda_environment())
+        .envs(assigned)
+        .env("AWS_LAMBDA_RUNTIME_API", api.address.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .envs(environment.iter().map(|(name, value)| (*name, value.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+}
+
+/// SIGTERM first (a profiler wrapping the bootstrap writes its data then), SIGKILL after 10 s.
+pub fn stop(mut child: Child) -> std::io::Result<()> {
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status()?;
+    for _ in 0..100 {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill()?;
+    child.wait()?;
+    Ok(())
 }
 
 async fn next(State(shared): State<Shared>) -> (HeaderMap, Bytes) {

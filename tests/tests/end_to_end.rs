@@ -1,12 +1,18 @@
 //! Through the Lambda runtime path: `cargo lambda invoke` against the function that `make test`
-//! serves with `cargo lambda watch`, then the record read back from DynamoDB.
+//! serves with `cargo lambda watch`, then the record read back from DynamoDB; and the bootstraps
+//! themselves against the Runtime API stand-in, for payloads no well-behaved client sends.
 
+use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
+use shared::event::MAX_EVENT_BYTES;
+use shared::rollup::DEFAULT_ROLLUP_TABLE_NAME;
 use shared::store::{DEFAULT_TABLE_NAME, TaskStore};
-use task_timing_tests::harness::{fixture, with_task_suffix};
+use task_timing_tests::harness::{fixture, repo_root, with_task_suffix};
 use task_timing_tests::local::{dynamodb_from_env, unique_name};
+use task_timing_tests::runtime_api::{Answer, RuntimeApi, spawn, stop};
 
 /// Invokes task-events with the event; Ok(answer) on success, Err(output) when the function failed.
 fn invoke(event: &Value) -> Result<Value, String> {
@@ -74,6 +80,150 @@ async fn invoke_through_the_lambda_runtime() {
         rejected.contains("InvalidEvent") && rejected.contains("detail.version"),
         "{rejected}"
     );
+
+    // Issue 23 as reported: a valid event of a new task, then " x", from a file.
+    let suffix = format!("-{}", unique_name("e2e").replace('-', ""));
+    let running = with_task_suffix(fixture("web-soci-running.json"), &suffix);
+    let file = repo_root().join(".local").join(format!("trailing{suffix}.json"));
+    std::fs::write(&file, format!("{running} x")).unwrap();
+    let port = std::env::var("LAMBDA_INVOKE_PORT").unwrap();
+    let output = Command::new("cargo")
+        .args([
+            "lambda",
+            "invoke",
+            "task-events",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port,
+        ])
+        .arg("--data-file")
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        text.contains("InvalidEvent") && text.contains("trailing characters"),
+        "{text}"
+    );
+    let arn = running["detail"]["taskArn"].as_str().unwrap();
+    assert!(store.get(arn).await.unwrap().is_none(), "{arn} was written");
+}
+
+/// A bootstrap as `make test` built it (tools/stack.sh builds both functions before serving them).
+fn bootstrap(function: &str) -> String {
+    // This test's executable is target/debug/deps/end_to_end-HASH; the bootstraps are in target/debug.
+    let exe = std::env::current_exe().unwrap();
+    let path: PathBuf = exe.ancestors().nth(2).unwrap().join(function);
+    assert!(
+        path.exists(),
+        "{} is not built: run through `make test`",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+/// Hands each payload to a fresh process of the function through the Runtime API stand-in, one after
+/// the other; their answers (response or error body), in order.
+async fn through_the_runtime(function: &str, payloads: Vec<Vec<u8>>) -> Vec<Answer> {
+    let tables = [
+        (
+            "TABLE_NAME",
+            std::env::var("TABLE_NAME").unwrap_or_else(|_| DEFAULT_TABLE_NAME.to_owned()),
+        ),
+        (
+            "ROLLUP_TABLE_NAME",
+            std::env::var("ROLLUP_TABLE_NAME").unwrap_or_else(|_| DEFAULT_ROLLUP_TABLE_NAME.to_owned()),
+        ),
+    ];
+    let api = RuntimeApi::start().await.unwrap();
+    let child = spawn(&api, &[bootstrap(function)], &tables).unwrap();
+    let count = payloads.len();
+    for payload in payloads {
+        api.queue(payload);
+    }
+    let finished = api.finished(count, Duration::from_secs(60)).await;
+    stop(child).unwrap();
+    finished.unwrap().into_iter().map(|(_, answer)| answer).collect()
+}
+
+fn error_message(answer: &Answer) -> String {
+    match answer {
+        Answer::Error(body) => body.clone(),
+        Answer::Response => panic!("accepted"),
+    }
+}
+
+/// Issue 23: lambda_runtime reads only the first JSON value of an invocation body; the functions judge
+/// the whole body, so trailing bytes, padding past the size limit and an empty body are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstraps_judge_the_whole_invocation_body() {
+    let suffix = format!("-{}", unique_name("e2e").replace('-', ""));
+    let event = with_task_suffix(fixture("web-soci-running.json"), &suffix).to_string();
+    let arn = format!(
+        "{}{suffix}",
+        fixture("web-soci-running.json")["detail"]["taskArn"].as_str().unwrap()
+    );
+    let mut padded = event.clone().into_bytes();
+    padded.resize(MAX_EVENT_BYTES + 1, b' ');
+    let answers = through_the_runtime(
+        "task-events",
+        vec![format!("{event} x").into_bytes(), padded, Vec::new(), b" \n".to_vec()],
+    )
+    .await;
+    let messages: Vec<String> = answers.iter().map(error_message).collect();
+    let expected = [
+        "trailing characters at line 1 column",
+        &format!("event of {} bytes is larger than", MAX_EVENT_BYTES + 1),
+        "empty payload",
+        "empty payload",
+    ];
+    for (message, expected) in messages.iter().zip(expected) {
+        assert!(
+            message.contains("InvalidEvent") && message.contains(expected),
+            "{message}"
+        );
+    }
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| DEFAULT_TABLE_NAME.to_owned());
+    let store = TaskStore::new(dynamodb_from_env().await.unwrap(), table);
+    assert!(
+        store.get(&arn).await.unwrap().is_none(),
+        "a refused payload was written"
+    );
+
+    // The same event alone is written, through the same path: the check above can see a write.
+    let answers = through_the_runtime("task-events", vec![event.into_bytes()]).await;
+    assert_eq!(answers, [Answer::Response]);
+    assert!(store.get(&arn).await.unwrap().is_some());
+
+    let request = r#"{"query":"tasks","family":"web"}"#;
+    let mut padded = request.as_bytes().to_vec();
+    padded.resize(64 * 1024 + 1, b' ');
+    let answers = through_the_runtime(
+        "task-summary",
+        vec![
+            format!("{request} x").into_bytes(),
+            padded,
+            Vec::new(),
+            request.as_bytes().to_vec(),
+        ],
+    )
+    .await;
+    let expected = [
+        "request has bytes after its JSON object",
+        "request of 65537 bytes is larger than the 65536-byte limit",
+        "empty request",
+    ];
+    for (answer, expected) in answers.iter().zip(expected) {
+        let message = error_message(answer);
+        assert!(
+            message.contains("InvalidRequest") && message.contains(expected),
+            "{message}"
+        );
+    }
+    assert_eq!(answers[3], Answer::Response);
 }
 
 #[test]

@@ -1,5 +1,6 @@
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::value::RawValue;
+use lambda_body::{WholeBody, WholeBodyLayer};
+use lambda_runtime::layers::TracingLayer;
+use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 use shared::store::TaskStore;
 use task_events::{Config, Handler, StdoutSink};
 
@@ -20,9 +21,13 @@ async fn main() -> Result<(), Error> {
         .with_rollup_table(config.rollup_table_name.clone());
     let handler = Handler::new(store, config, StdoutSink);
     let handler = &handler;
-    // The payload stays raw JSON: the handler parses it once, straight into the typed event.
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
-        handler.handle(event.payload.get().as_bytes()).await
-    }))
-    .await
+    // lambda_runtime::run, with WholeBodyLayer in front: the handler parses the whole invocation body
+    // itself, so trailing bytes, an empty body and the size limit are judged on what was sent.
+    let service =
+        service_fn(move |event: LambdaEvent<WholeBody>| async move { handler.handle(event.payload.as_bytes()).await });
+    Runtime::new(service)
+        .layer(TracingLayer::new())
+        .layer(WholeBodyLayer)
+        .run()
+        .await
 }

@@ -189,10 +189,22 @@ impl RawRequest {
     }
 }
 
+/// The largest request accepted: far above any valid one (a few hundred bytes), far below Lambda's 6 MB.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
 /// Parses and validates a request. `now` resolves the default window; `key` checks `nextToken`.
 pub fn parse_request(payload: &[u8], limits: &Limits, now: Timestamp, key: &TokenKey) -> Result<Request, RequestError> {
+    if payload.len() > MAX_REQUEST_BYTES {
+        return invalid(format!(
+            "request of {} bytes is larger than the {MAX_REQUEST_BYTES}-byte limit",
+            payload.len()
+        ));
+    }
+    if payload.trim_ascii().is_empty() {
+        return invalid("empty request: expected one JSON object such as {\"query\":\"summary\",\"family\":\"web\"}");
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(payload);
-    let raw: RawRequest = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+    let raw: RawRequest = serde_path_to_error::deserialize(&mut *deserializer).map_err(|err| {
         let mut path = err.path().to_string();
         let inner = err.into_inner().to_string();
         if inner.starts_with("unknown field") {
@@ -207,6 +219,9 @@ pub fn parse_request(payload: &[u8], limits: &Limits, now: Timestamp, key: &Toke
             _ => RequestError(format!("{path}: {inner}")),
         }
     })?;
+    deserializer
+        .end()
+        .map_err(|err| RequestError(format!("request has bytes after its JSON object: {err}")))?;
     let format = match raw.format.as_deref() {
         None | Some("json") => Format::Json,
         Some("table") => Format::Table,

@@ -243,3 +243,36 @@ fn a_token_resumes_its_own_request_and_no_other() {
         "{message}"
     );
 }
+
+#[test]
+fn the_whole_payload_is_judged_not_its_first_value() {
+    let raw = |bytes: &[u8]| {
+        parse_request(bytes, &Limits::default(), now(), &key())
+            .map(|_| ())
+            .map_err(|e| e.0)
+    };
+    let request = br#"{"query":"summary","family":"web"}"#;
+    assert_eq!(raw(request), Ok(()));
+    assert_eq!(raw(&[request.as_slice(), b" \n"].concat()), Ok(()));
+    let trailing = raw(&[request.as_slice(), b" x"].concat()).unwrap_err();
+    assert!(
+        trailing.starts_with("request has bytes after its JSON object: trailing characters"),
+        "{trailing}"
+    );
+    let second_object = raw(&[request.as_slice(), request.as_slice()].concat()).unwrap_err();
+    assert!(
+        second_object.starts_with("request has bytes after its JSON object"),
+        "{second_object}"
+    );
+    assert!(raw(b"").unwrap_err().starts_with("empty request"));
+    assert!(raw(b" \n\t").unwrap_err().starts_with("empty request"));
+    // A valid request padded past the limit with spaces, which JSON allows: refused by its size.
+    let mut padded = request.to_vec();
+    padded.resize(64 * 1024 + 1, b' ');
+    assert_eq!(
+        raw(&padded).unwrap_err(),
+        "request of 65537 bytes is larger than the 65536-byte limit"
+    );
+    padded.truncate(64 * 1024);
+    assert_eq!(raw(&padded), Ok(()));
+}

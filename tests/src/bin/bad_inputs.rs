@@ -35,6 +35,13 @@ fn summary_answer(payload: &[u8], key: &TokenKey) -> Result<String, String> {
         .map_err(|err| err.0)
 }
 
+/// `json` followed by spaces (JSON's own whitespace) up to `size` bytes.
+fn padded(json: &[u8], size: usize) -> Vec<u8> {
+    let mut padded = json.to_vec();
+    padded.resize(size, b' ');
+    padded
+}
+
 fn with_detail(change: impl FnOnce(&mut Value)) -> Vec<u8> {
     let mut event = fixture("web-soci-stopped.json");
     change(&mut event["detail"]);
@@ -60,6 +67,17 @@ fn main() {
     let event_inputs: Vec<(&str, Vec<u8>, bool)> = vec![
         ("a valid STOPPED event (the project's fixture)", stopped.clone(), true),
         ("empty payload", Vec::new(), false),
+        ("a valid event, then ` x`", [stopped.as_slice(), b" x"].concat(), false),
+        (
+            "a valid event, then a second one",
+            [stopped.as_slice(), &stopped].concat(),
+            false,
+        ),
+        (
+            "a valid event padded with spaces to 256 KB + 1",
+            padded(&stopped, shared::event::MAX_EVENT_BYTES + 1),
+            false,
+        ),
         (
             "truncated JSON (the fixture cut in half)",
             stopped[..stopped.len() / 2].to_vec(),
@@ -202,6 +220,17 @@ fn main() {
             "a valid summary request",
             br#"{"query":"summary","family":"web"}"#.to_vec(),
             true,
+        ),
+        ("empty request", Vec::new(), false),
+        (
+            "a valid request, then ` x`",
+            br#"{"query":"summary","family":"web"} x"#.to_vec(),
+            false,
+        ),
+        (
+            "a valid request padded with spaces to 64 KiB + 1",
+            padded(br#"{"query":"summary","family":"web"}"#, 64 * 1024 + 1),
+            false,
         ),
         ("truncated JSON", br#"{"query":"summary","fam"#.to_vec(), false),
         ("non-UTF-8 bytes in a string", non_utf8_request, false),

@@ -12,7 +12,7 @@
 //! the hand-over of an invocation to its response, DynamoDB calls to the local stack included. CPU per
 //! event is the process's CPU after init divided by the events; peak RSS is VmHWM at the end.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use fastrand::Rng;
@@ -20,51 +20,9 @@ use shared::stats::percentile;
 use task_timing_tests::generator::{Profile, lifecycle};
 use task_timing_tests::local::{Error, create_tables, dynamodb_from_env, unique_name};
 use task_timing_tests::procfs::{cpu_seconds, memory_kib};
-use task_timing_tests::runtime_api::{Answer, RuntimeApi};
+use task_timing_tests::runtime_api::{Answer, RuntimeApi, spawn, stop};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The variables Lambda defines for a function (its documented set, less the ones only managed runtimes
-/// read), so nothing of this machine's shell (SSL_CERT_DIR, RUST_LOG, ...) changes what is measured.
-/// AWS_* (region, credentials, the local stack's endpoint), PATH and the Python venv pass through.
-fn lambda_environment() -> impl Iterator<Item = (String, String)> {
-    let passed = |name: &str| name.starts_with("AWS_") || ["PATH", "VIRTUAL_ENV"].contains(&name);
-    std::env::vars().filter(move |(name, _)| passed(name)).chain(
-        [
-            ("LANG", "en_US.UTF-8"),
-            ("TZ", ":UTC"),
-            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
-        ]
-        .map(|(name, value)| (name.to_owned(), value.to_owned())),
-    )
-}
-
-fn spawn(api: &RuntimeApi, command: &[String], environment: &[(&str, String)]) -> Result<Child, Error> {
-    // Leading NAME=VALUE words set variables for the command, as env(1) would, without another exec.
-    let assignments = command
-        .iter()
-        .take_while(|word| word.split_once('=').is_some_and(|(name, _)| !name.contains('/')));
-    let assigned: Vec<(&str, &str)> = assignments.filter_map(|word| word.split_once('=')).collect();
-    let (program, args) = command[assigned.len()..]
-        .split_first()
-        .ok_or("no command given after --")?;
-    Ok(Command::new(program)
-        .args(args)
-        .env_clear()
-        .envs(lambda_environment())
-        .envs(assigned)
-        .env("AWS_LAMBDA_RUNTIME_API", api.address.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .envs(environment.iter().map(|(name, value)| (*name, value.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?)
-}
 
 /// Counts what the process writes (its CloudWatch Logs ingestion: EMF lines and application logs)
 /// until it exits.
@@ -75,20 +33,6 @@ fn count_output(child: &mut Child) -> Result<std::thread::JoinHandle<u64>, Error
     Ok(std::thread::spawn(move || {
         std::io::copy(&mut stdout, &mut std::io::sink()).unwrap_or(0) + errors.join().unwrap_or(0)
     }))
-}
-
-/// SIGTERM first (a profiler wrapping the bootstrap writes its data then), SIGKILL after 10 s.
-fn stop(mut child: Child) -> Result<(), Error> {
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status()?;
-    for _ in 0..100 {
-        if child.try_wait()?.is_some() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.kill()?;
-    child.wait()?;
-    Ok(())
 }
 
 fn millis(duration: Duration) -> f64 {
