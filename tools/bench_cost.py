@@ -79,6 +79,6 @@ print(f"| DynamoDB writes, on-demand: records of {record_bytes:.0f} B = {kb(reco
 print(f"| CloudWatch Logs ingestion: {log_bytes:.0f} B written per event (EMF and JSON application logs) | 1,000,000 × {log_bytes:.0f} B × $0.50 / GB | {money(logs)} |")
 low_total = requests + fast + dynamodb_low + logs
 high_total = requests + slow + dynamodb_high + logs
-print(f"| **total** (X-Ray and custom metrics not included: README, What it costs) | | **{money(low_total)} to {money(high_total)}** |")
+print(f"| **total** (X-Ray and custom metrics not included: docs/deploy.md, What it costs) | | **{money(low_total)} to {money(high_total)}** |")
 print()
 print(f"Lambda is {100 * (requests + slow) / high_total:.0f}% of the total at most; DynamoDB's write units are the cost.")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make deploy / make destroy (README, Deploy). Needs AWS credentials and a region in the environment
+# make deploy / make destroy (docs/deploy.md). Needs AWS credentials and a region in the environment
 # (AWS_PROFILE or keys, AWS_REGION); AWS_ENDPOINT_URL points it at a local stack instead.
 #
 #   tools/deploy.sh deploy STACK [Name=Value ...]    build arm64 bootstraps, then tools/deploy.py deploy
