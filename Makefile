@@ -19,7 +19,8 @@ test:
 
 ## unit-test: the pure core only; needs no services.
 unit-test:
-	cargo test -p shared -p task-events -p task-summary -p clock-monitor --lib --test requests --test fixtures
+	cargo test -p timing-domain -p timing-dynamodb -p lambda-body -p task-events -p task-summary -p clock-monitor --lib
+	cargo test -p timing-domain --test requests
 
 ## local-up / local-down: services and tables for manual use; `eval "$$(make -s local-up)"` prepares a shell.
 local-up:

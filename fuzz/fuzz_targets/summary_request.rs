@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::timestamp::Timestamp;
-use task_summary::request::{Limits, parse_request};
-use task_summary::token::TokenKey;
+use timing_domain::timestamp::Timestamp;
+use timing_domain::request::{Limits, parse_request};
+use timing_domain::token::TokenKey;
 
 fuzz_target!(|payload: &[u8]| {
     let (Ok(key), Ok(now)) = (

@@ -10,11 +10,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use shared::event::parse_event;
-use shared::metrics::{DEFAULT_NAMESPACE, emf_document, ledger_keys};
-use shared::record::TaskRecord;
-use shared::store::versioned_update;
 use task_timing_tests::generator::{Profile, lifecycle};
+use timing_domain::event::parse_event;
+use timing_domain::metrics::{DEFAULT_NAMESPACE, emf_document, ledger_keys};
+use timing_domain::record::TaskRecord;
+use timing_dynamodb::task_store::versioned_update;
 
 /// A STOPPED Fargate event: the largest of a lifecycle, and the one that makes every phase known.
 fn stopped_event_bytes() -> Vec<u8> {
@@ -38,7 +38,7 @@ fn process(bytes: &[u8]) -> (usize, usize) {
     let line = emf_document(DEFAULT_NAMESPACE, &record, &ledger, 0, SLOW_STARTUP)
         .map(|d| d.to_line())
         .unwrap_or_default();
-    (update.values.len(), line.len())
+    (update.expression.values.len(), line.len())
 }
 
 fn core(c: &mut Criterion) {

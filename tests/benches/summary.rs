@@ -11,15 +11,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use criterion::{Criterion, criterion_group, criterion_main};
-use shared::event::parse_event;
-use shared::record::{TIMING_ROW_ATTRIBUTES, TaskRecord, TimingRow};
-use shared::stats::{bootstrap_median_difference, describe, mann_whitney_u};
-use shared::timing::Phase;
 use task_summary::answer::{Accumulator, group_key};
 use task_summary::compare::{BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
-use task_summary::request::GroupBy;
 use task_summary::rollups::{RollupAccumulator, rollup_group_key};
 use task_timing_tests::generator::{Profile, lifecycle};
+use timing_domain::event::parse_event;
+use timing_domain::record::{TIMING_ROW_ATTRIBUTES, TaskRecord, TimingRow};
+use timing_domain::request::GroupBy;
+use timing_domain::stats::{bootstrap_median_difference, describe, mann_whitney_u};
+use timing_domain::timing::Phase;
 
 const VALUES: usize = 100_000;
 
@@ -49,7 +49,8 @@ fn projected_items(count: usize) -> Vec<HashMap<String, AttributeValue>> {
 /// A 30-day family's rollup items as a Query returns them: 30 days × (7 phases + counts), each
 /// phase item holding `per_day` log-normal durations around the generator's medians.
 fn rollup_items(per_day: usize) -> Vec<HashMap<String, AttributeValue>> {
-    use shared::rollup::{Counts, Delta, Granularity, PhaseRollup, Series, rollup_update};
+    use timing_domain::rollup::{Counts, Delta, Granularity, PhaseRollup, Series};
+    use timing_dynamodb::rollup_store::new_item;
     let mut rng = fastrand::Rng::with_seed(9);
     let medians = [
         (11.0, 0.25),
@@ -68,7 +69,7 @@ fn rollup_items(per_day: usize) -> Vec<HashMap<String, AttributeValue>> {
             cluster_name: "shop-prod".into(),
             launch_type: Some("FARGATE".into()),
             granularity: Granularity::Day,
-            period_start: shared::timestamp::Timestamp::from_millis(1_792_800_000_000 + day * 86_400_000),
+            period_start: timing_domain::timestamp::Timestamp::from_millis(1_792_800_000_000 + day * 86_400_000),
         };
         let mut deltas = vec![(
             "tasks",
@@ -86,16 +87,7 @@ fn rollup_items(per_day: usize) -> Vec<HashMap<String, AttributeValue>> {
             deltas.push((phase.name(), Delta::Phase(rollup)));
         }
         for (slot, delta) in deltas {
-            let update = rollup_update(&(series.clone(), slot), &delta, Some(0));
-            // On a new item, the update leaves the key plus each SET and ADD value under its own name.
-            let mut item = update.key;
-            item.extend(
-                update
-                    .values
-                    .into_iter()
-                    .map(|(name, value)| (name[1..].to_owned(), value)),
-            );
-            items.push(item);
+            items.push(new_item(&(series.clone(), slot), &delta, Some(0)));
         }
     }
     items
@@ -146,7 +138,7 @@ fn statistics(c: &mut Criterion) {
             b.iter(|| {
                 let mut groups: BTreeMap<_, RollupAccumulator> = BTreeMap::new();
                 for item in &rollups {
-                    let item = shared::rollup::RollupItem::from_item(item).unwrap();
+                    let item = timing_dynamodb::items::rollup_item_from_item(item).unwrap();
                     groups
                         .entry(rollup_group_key(&item, &[GroupBy::Family, GroupBy::Revision]))
                         .or_default()

@@ -318,7 +318,7 @@ pub async fn faulty_dynamodb(conflict_rate: f64, seed: u64) -> Result<(Client, A
 /// A DynamoDB client for the local stack that fails as `plan` says, with task-events' timeouts (so a
 /// timeout or a lost answer is retried by the SDK as in the function).
 pub async fn dynamodb_with_faults(plan: FaultPlan) -> Result<(Client, Arc<FaultCounts>, FaultSwitch), Error> {
-    client_with_faults(plan, Some(shared::store::write_path_timeouts())).await
+    client_with_faults(plan, Some(timing_dynamodb::task_store::write_path_timeouts())).await
 }
 
 async fn client_with_faults(

@@ -76,8 +76,8 @@ impl TaskTruth {
     }
 
     /// The phase's true duration, as the record must hold it.
-    pub fn phase_millis(&self, phase: shared::timing::Phase) -> Option<i64> {
-        use shared::timing::Phase;
+    pub fn phase_millis(&self, phase: timing_domain::timing::Phase) -> Option<i64> {
+        use timing_domain::timing::Phase;
         match phase {
             Phase::Provisioning => Some(self.provisioning),
             Phase::ImagePull => self.image_pull,

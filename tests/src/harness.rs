@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
-use shared::metrics::validate_emf;
-use shared::store::TaskStore;
 use task_events::{Config, Handler, HandlerError, MemorySink, Response};
-use task_summary::request::Limits;
-use task_summary::token::TokenKey;
+use timing_domain::emf_check::validate_emf;
+use timing_domain::request::Limits;
+use timing_domain::token::TokenKey;
+use timing_dynamodb::TaskStore;
 
 use crate::local::{Error, create_tables, dynamodb_from_env, unique_name};
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shared::record::TaskRecord;
+use timing_domain::record::TaskRecord;
 
 use crate::generator::TaskTruth;
 

@@ -6,8 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
-use shared::rollup::{ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY};
-use shared::store::{FAMILY_INDEX, PARTITION_KEY};
+use timing_dynamodb::keys::{FAMILY_INDEX, PARTITION_KEY, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
-use shared::rollup::{COUNTS_SLOT, Counts, Delta, PhaseRollup, RollupItem};
-use shared::timing::Phase;
 use task_events::{Handler, MemorySink, Outcome};
+use timing_domain::rollup::{COUNTS_SLOT, Counts, Delta, PhaseRollup, RollupItem};
+use timing_domain::timing::Phase;
 
 use crate::generator::Lifecycle;
 use crate::local::Error;
@@ -263,7 +263,7 @@ pub async fn scan_rollups(
             Some(AttributeValue::S(key)) => key.clone(),
             _ => return Err("a rollup item without periodSeries".into()),
         };
-        let parsed = RollupItem::from_item(&item)?;
+        let parsed = timing_dynamodb::items::rollup_item_from_item(&item)?;
         items.insert((parsed.family.clone(), sort_key), parsed);
     }
     Ok(items)

@@ -7,12 +7,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use shared::event::MAX_EVENT_BYTES;
-use shared::rollup::DEFAULT_ROLLUP_TABLE_NAME;
-use shared::store::{DEFAULT_TABLE_NAME, TaskStore};
 use task_timing_tests::harness::{fixture, repo_root, with_task_suffix};
 use task_timing_tests::local::{dynamodb_from_env, unique_name};
 use task_timing_tests::runtime_api::{Answer, RuntimeApi, spawn, stop};
+use timing_domain::event::MAX_EVENT_BYTES;
+use timing_dynamodb::TaskStore;
+use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
 
 /// Invokes task-events with the event; Ok(answer) on success, Err(output) when the function failed.
 fn invoke(event: &Value) -> Result<Value, String> {

@@ -2,9 +2,9 @@
 //! on the local stack. Expected durations are worked out by hand from each file's timestamps.
 
 use serde_json::{Value, json};
-use shared::record::TaskRecord;
 use task_events::Outcome;
 use task_timing_tests::harness::{TestStack, fixture, published_samples};
+use timing_domain::record::TaskRecord;
 
 /// The phases, in order: provisioning, imagePull, containerStart, startup, run, shutdown, lifetime.
 type Phases = [Option<f64>; 7];

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use fastrand::Rng;
 use serde_json::Value;
-use shared::record::TaskRecord;
 use task_timing_tests::generator::{Lifecycle, Profile, TaskTruth, deliveries, lifecycle};
 use task_timing_tests::harness::{TestStack, deliver, with_task_suffix};
 use task_timing_tests::invariants::{expected_metrics, record_mismatches};
+use timing_domain::record::TaskRecord;
 
 const CREATED_AT: i64 = 1_795_000_000_000; // 2026-11-19T07:06:40Z
 

@@ -4,13 +4,13 @@
 
 use fastrand::Rng;
 use serde_json::{Value, json};
-use shared::timestamp::Timestamp;
 use task_events::Outcome;
-use task_summary::request::Limits;
 use task_timing_tests::faults::{Fault, FaultCounts, faulty_dynamodb};
 use task_timing_tests::generator::{Lifecycle, Profile, deliveries, lifecycle};
 use task_timing_tests::harness::{TestStack, deliver};
 use task_timing_tests::replay::{ReplayPlan, expected_rollups, redrive, replay, rollup_violations, scan_rollups};
+use timing_domain::request::Limits;
+use timing_domain::timestamp::Timestamp;
 
 const HOUR: i64 = 3_600_000;
 
@@ -229,10 +229,12 @@ async fn a_cancelled_transaction_changes_nothing() {
     // The same markers again, as a racing invocation that read the record before the first one's
     // transaction would: the record's condition fails, and the rollup updates after it in the same
     // transaction must not stay applied.
-    let record =
-        shared::record::TaskRecord::from_event(shared::event::parse_event(last.to_string().as_bytes()).unwrap(), 90)
-            .unwrap();
-    let markers = shared::rollup::known_markers(&record);
+    let record = timing_domain::record::TaskRecord::from_event(
+        timing_domain::event::parse_event(last.to_string().as_bytes()).unwrap(),
+        90,
+    )
+    .unwrap();
+    let markers = timing_domain::rollup::known_markers(&record);
     let report = stack.store.roll_up(&record, &markers).await.unwrap();
     assert_eq!((report.transactions, report.rolled_up.len()), (1, 0), "{report:?}");
     let after = scan_rollups(&client, &stack.rollup_table).await.unwrap();

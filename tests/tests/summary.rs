@@ -5,12 +5,12 @@ use std::collections::BTreeSet;
 
 use fastrand::Rng;
 use serde_json::{Value, json};
-use shared::timestamp::Timestamp;
-use shared::timing::Phase;
 use task_summary::HandlerError;
-use task_summary::request::Limits;
 use task_timing_tests::generator::{Profile, TaskTruth, lifecycle};
 use task_timing_tests::harness::TestStack;
+use timing_domain::request::Limits;
+use timing_domain::timestamp::Timestamp;
+use timing_domain::timing::Phase;
 
 const HOUR: i64 = 3_600_000;
 
@@ -69,7 +69,7 @@ async fn ask(handler: &task_summary::Handler, request: Value) -> Result<Value, H
     Ok(serde_json::to_value(answer).unwrap())
 }
 
-/// Type-7 percentile, written out independently of shared::stats.
+/// Type-7 percentile, written out independently of timing_domain::stats.
 fn expected_percentile(sorted: &[f64], p: f64) -> f64 {
     let position = p * (sorted.len() as f64 - 1.0);
     let lower = position.floor() as usize;
@@ -349,7 +349,7 @@ async fn invalid_requests_never_reach_the_store() {
     let stack = TestStack::new().await.unwrap();
     // A handler whose tables do not exist: any read would fail with StoreUnavailable.
     let mut stack = stack;
-    stack.store = shared::store::TaskStore::new(
+    stack.store = timing_dynamodb::TaskStore::new(
         task_timing_tests::local::dynamodb_from_env().await.unwrap(),
         "no-such-table",
     )

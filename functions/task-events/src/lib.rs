@@ -6,11 +6,13 @@ use std::sync::Mutex;
 
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
-use shared::event::{EventError, parse_event};
-use shared::metrics::{DEFAULT_NAMESPACE, due_keys, emf_document, ledger_keys};
-use shared::record::TaskRecord;
-use shared::rollup::{DEFAULT_ROLLUP_TABLE_NAME, Marker, due_markers};
-use shared::store::{DEFAULT_TABLE_NAME, StoreError, TaskStore, WriteOutcome};
+use timing_domain::event::{EventError, parse_event};
+use timing_domain::metrics::{DEFAULT_NAMESPACE, due_keys, emf_document, ledger_keys};
+use timing_domain::record::TaskRecord;
+use timing_domain::rollup::{Marker, due_markers};
+use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
+use timing_dynamodb::task_store::WriteOutcome;
+use timing_dynamodb::{StoreError, TaskStore};
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 
@@ -115,7 +117,8 @@ impl From<HandlerError> for Diagnostic {
         };
         Diagnostic {
             error_type: error_type.into(),
-            error_message: err.to_string(),
+            // With the SDK's error chain: "DynamoDB Query on table … failed: service error: …".
+            error_message: timing_dynamodb::error::error_chain(&err),
         }
     }
 }
@@ -163,7 +166,7 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// A fresh id for one invocation attempt's record write (see `shared::store::WRITE_ID`).
+/// A fresh id for one invocation attempt's record write (see `timing_dynamodb::keys::WRITE_ID`).
 fn new_write_id() -> String {
     format!("{:016x}", fastrand::u64(..))
 }
@@ -202,7 +205,11 @@ impl<S: MetricsSink> Handler<S> {
                 tracing::warn!(outcome = "rejected", error = %err, "task state change rejected")
             }
             Err(err) => {
-                tracing::error!(outcome = "failed", error = %err, "task state change not stored; the platform will retry")
+                tracing::error!(
+                    outcome = "failed",
+                    error = timing_dynamodb::error::error_chain(&err),
+                    "task state change not stored; the platform will retry"
+                )
             }
         }
         result
@@ -337,7 +344,7 @@ mod tests {
 
     #[test]
     fn errors_map_to_specific_error_types() {
-        let err = HandlerError::InvalidEvent(shared::event::parse_event(b"{}").unwrap_err());
+        let err = HandlerError::InvalidEvent(timing_domain::event::parse_event(b"{}").unwrap_err());
         let diagnostic = Diagnostic::from(err);
         assert_eq!(diagnostic.error_type, "InvalidEvent");
         assert!(

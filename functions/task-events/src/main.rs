@@ -1,8 +1,8 @@
 use lambda_body::{WholeBody, WholeBodyLayer};
 use lambda_runtime::layers::TracingLayer;
 use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
-use shared::store::TaskStore;
 use task_events::{Config, Handler, StdoutSink};
+use timing_dynamodb::TaskStore;
 
 // Same allocator as the benchmark that measures the per-event core (tests/benches/core.rs).
 #[global_allocator]
@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_lookup(|name| std::env::var(name).ok())?;
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(shared::store::write_path_timeouts())
+        .timeout_config(timing_dynamodb::task_store::write_path_timeouts())
         .load()
         .await;
     let store = TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone())

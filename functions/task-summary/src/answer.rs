@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use shared::query::RecordQuery;
-use shared::record::TimingRow;
-use shared::stats::{Distribution, describe};
-use shared::store::ReadCount;
-use shared::timing::Phase;
+use timing_domain::query::RecordQuery;
+use timing_domain::record::TimingRow;
+use timing_domain::stats::{Distribution, describe};
+use timing_domain::timing::Phase;
+use timing_dynamodb::ReadCount;
 
-use crate::request::GroupBy;
+use timing_domain::request::GroupBy;
 
 pub const PERCENTILE_DEFINITION: &str =
     "linear interpolation between closest ranks (Hyndman-Fan type 7, numpy default)";
@@ -138,24 +138,6 @@ pub struct GroupSummary {
     pub phases: Vec<PhaseStats>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Read {
-    pub items_read: u64,
-    pub items_matched: u64,
-    pub query_calls: u64,
-}
-
-impl From<ReadCount> for Read {
-    fn from(count: ReadCount) -> Read {
-        Read {
-            items_read: count.items_read,
-            items_matched: count.items_matched,
-            query_calls: count.calls,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SummaryAnswer {
@@ -165,7 +147,7 @@ pub struct SummaryAnswer {
     pub source: &'static str,
     pub precision: &'static str,
     pub percentiles: &'static str,
-    pub read: Read,
+    pub read: ReadCount,
     pub groups: Vec<GroupSummary>,
 }
 
@@ -195,7 +177,7 @@ pub fn summary_answer(
         source: "records",
         precision: crate::rollups::EXACT_PRECISION,
         percentiles: PERCENTILE_DEFINITION,
-        read: read.into(),
+        read,
         groups,
     }
 }

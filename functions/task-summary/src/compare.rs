@@ -2,11 +2,13 @@
 //! difference and ratio, a two-sided Mann–Whitney U test and a seeded bootstrap interval.
 
 use serde::Serialize;
-use shared::query::RecordQuery;
-use shared::stats::{PValueMethod, bootstrap_median_difference, describe, mann_whitney_u};
-use shared::timing::Phase;
+use timing_domain::query::RecordQuery;
+use timing_domain::stats::{PValueMethod, bootstrap_median_difference, describe, mann_whitney_u};
+use timing_domain::timing::Phase;
 
-use crate::answer::{PERCENTILE_DEFINITION, Read, TaskCounts, millis_rounded};
+use timing_dynamodb::ReadCount;
+
+use crate::answer::{PERCENTILE_DEFINITION, TaskCounts, millis_rounded};
 
 /// Below this p-value a difference is called significant.
 pub const ALPHA: f64 = 0.05;
@@ -146,7 +148,7 @@ pub struct Side {
     pub filters: RecordQuery,
     #[serde(flatten)]
     pub counts: TaskCounts,
-    pub read: Read,
+    pub read: ReadCount,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -4,30 +4,33 @@
 pub mod answer;
 pub mod compare;
 pub mod listing;
-pub mod request;
+
 pub mod rollups;
 pub mod table;
-pub mod token;
 
 use std::collections::BTreeMap;
 
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
-use shared::query::RecordQuery;
-use shared::rollup::{COUNTS_SLOT, DEFAULT_ROLLUP_TABLE_NAME};
-use shared::store::{DEFAULT_TABLE_NAME, ReadCount, StoreError, TaskStore};
-use shared::timestamp::Timestamp;
-use shared::timing::Phase;
+use timing_domain::query::RecordQuery;
+use timing_domain::request;
+use timing_domain::rollup::COUNTS_SLOT;
+use timing_domain::timestamp::Timestamp;
+use timing_domain::timing::Phase;
+use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
+use timing_dynamodb::{ReadCount, StoreError, TaskStore};
 
 use answer::{Accumulator, GroupSummary, KeyPart, SummaryAnswer, TaskCounts, group_key, summary_answer};
 use compare::{CompareAnswer, METHOD, Side, compare_phase};
 use listing::TasksAnswer;
-use request::{CompareQuery, Format, Limits, Query, RequestError, SummaryQuery, TasksQuery, parse_request};
 use rollups::{
     ROLLUP_METHOD, ROLLUP_PERCENTILES, ROLLUP_PRECISION, RollupAccumulator, RollupGroups, rollup_compare_phase,
     rollup_group_key, rollup_phase_stats,
 };
-use token::{PageToken, TokenKey};
+use timing_domain::request::{
+    CompareQuery, Format, Limits, Query, RequestError, SummaryQuery, TasksQuery, parse_request,
+};
+use timing_domain::token::{PageToken, TokenKey};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -116,7 +119,8 @@ impl From<HandlerError> for Diagnostic {
         };
         Diagnostic {
             error_type: error_type.into(),
-            error_message: err.to_string(),
+            // With the SDK's error chain: "DynamoDB Query on table … failed: service error: …".
+            error_message: timing_dynamodb::error::error_chain(&err),
         }
     }
 }
@@ -261,7 +265,7 @@ impl Handler {
             source: "rollups",
             precision: ROLLUP_PRECISION,
             percentiles: ROLLUP_PERCENTILES,
-            read: read.into(),
+            read,
             groups,
         })
     }
@@ -298,12 +302,12 @@ impl Handler {
             baseline: Side {
                 filters: baseline_filters,
                 counts: baseline.counts,
-                read: baseline_read.into(),
+                read: baseline_read,
             },
             candidate: Side {
                 filters: candidate_filters,
                 counts: candidate.counts,
-                read: candidate_read.into(),
+                read: candidate_read,
             },
             source: "rollups",
             precision: ROLLUP_PRECISION,
@@ -335,7 +339,7 @@ impl Handler {
         let side = |filters: RecordQuery, counts: TaskCounts, read: ReadCount| Side {
             filters,
             counts,
-            read: read.into(),
+            read,
         };
         Ok(CompareAnswer {
             query: "compare",
@@ -372,7 +376,7 @@ impl Handler {
             count: page.records.len(),
             tasks: page.records.into_iter().map(Into::into).collect(),
             next_token,
-            read: page.read.into(),
+            read: page.read,
         })
     }
 }

@@ -1,12 +1,12 @@
 //! `tasks`: one row per task, newest first, as stored.
 
 use serde::Serialize;
-use shared::query::RecordQuery;
-use shared::record::TaskRecord;
-use shared::timestamp::Timestamp;
-use shared::timing::Phase;
+use timing_domain::query::RecordQuery;
+use timing_domain::record::TaskRecord;
+use timing_domain::timestamp::Timestamp;
+use timing_domain::timing::Phase;
 
-use crate::answer::Read;
+use timing_dynamodb::ReadCount;
 
 /// The phases of one task in lifecycle order, seconds; absent while unknown or anomalous.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -99,5 +99,5 @@ pub struct TasksAnswer {
     /// Present while more tasks match: send it back, with the same filters, for the next page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    pub read: Read,
+    pub read: ReadCount,
 }

@@ -1,9 +1,9 @@
 use lambda_body::{WholeBody, WholeBodyLayer};
 use lambda_runtime::layers::TracingLayer;
 use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
-use shared::store::TaskStore;
-use task_summary::token::TokenKey;
 use task_summary::{Config, Handler};
+use timing_domain::token::TokenKey;
+use timing_dynamodb::TaskStore;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use shared::rollup::{Delta, PhaseRollup, RollupItem};
-use shared::sketch::LogHistogram;
-use shared::timing::Phase;
+use timing_domain::rollup::{Delta, PhaseRollup, RollupItem};
+use timing_domain::sketch::LogHistogram;
+use timing_domain::timing::Phase;
 
 use crate::answer::{KeyPart, PhaseStats, PhaseValues, TaskCounts, millis_rounded};
 use crate::compare::{Brief, Method, PhaseComparison, difference, ratio};
-use crate::request::GroupBy;
+use timing_domain::request::GroupBy;
 
 pub const ROLLUP_PRECISION: &str = "count, sum, mean and stddev exact; min, max and percentiles within 1% relative error \
      (log buckets, DDSketch mapping, a = 0.01); window widened to whole hours of createdAt";
@@ -138,8 +138,8 @@ pub type RollupGroups = BTreeMap<Vec<KeyPart>, RollupAccumulator>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::rollup::Counts;
-    use shared::stats::describe;
+    use timing_domain::rollup::Counts;
+    use timing_domain::stats::describe;
 
     fn phase_item(slot: &str, values: &[u64]) -> RollupItem {
         let mut rollup = PhaseRollup::default();

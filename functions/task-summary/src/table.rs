@@ -1,9 +1,11 @@
 //! `"format": "table"`: the same answers as aligned Markdown tables, for reading in a terminal.
 
-use shared::query::RecordQuery;
-use shared::timing::Phase;
+use timing_domain::query::RecordQuery;
+use timing_domain::timing::Phase;
 
-use crate::answer::{Read, SummaryAnswer};
+use timing_dynamodb::ReadCount;
+
+use crate::answer::SummaryAnswer;
 use crate::compare::{CompareAnswer, format_p};
 use crate::listing::TasksAnswer;
 
@@ -75,7 +77,7 @@ fn describe_filters(filters: &RecordQuery) -> String {
     parts.join(", ")
 }
 
-fn describe_read(read: &Read, source: &str) -> String {
+fn describe_read(read: &ReadCount, source: &str) -> String {
     let items = if source == "rollups" { "rollup items" } else { "records" };
     format!(
         "{} {items} read, {} matched, {} Query call{}",
@@ -234,7 +236,7 @@ pub fn tasks_table(answer: &TasksAnswer) -> String {
     ];
     headers.extend(Phase::ALL.map(|phase| (phase.name(), Right)));
     headers.push(("stop code", Left));
-    let time = |t: Option<shared::timestamp::Timestamp>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
+    let time = |t: Option<timing_domain::timestamp::Timestamp>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
     let rows: Vec<Vec<String>> = answer
         .tasks
         .iter()

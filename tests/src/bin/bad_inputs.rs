@@ -8,13 +8,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use shared::event::parse_event;
-use shared::query::PageKey;
-use shared::record::TaskRecord;
-use shared::timestamp::Timestamp;
-use task_summary::request::{Limits, parse_request};
-use task_summary::token::{PageToken, TokenKey, request_fingerprint};
 use task_timing_tests::harness::fixture;
+use timing_domain::event::parse_event;
+use timing_domain::query::PageKey;
+use timing_domain::record::TaskRecord;
+use timing_domain::request::{Limits, parse_request};
+use timing_domain::timestamp::Timestamp;
+use timing_domain::token::{PageToken, TokenKey, request_fingerprint};
 
 const MB: usize = 1 << 20;
 
@@ -75,7 +75,7 @@ fn main() {
         ),
         (
             "a valid event padded with spaces to 256 KB + 1",
-            padded(&stopped, shared::event::MAX_EVENT_BYTES + 1),
+            padded(&stopped, timing_domain::event::MAX_EVENT_BYTES + 1),
             false,
         ),
         (

@@ -10,10 +10,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use shared::rollup::DEFAULT_ROLLUP_TABLE_NAME;
-use shared::store::{DEFAULT_TABLE_NAME, TaskStore};
 use task_timing_tests::generator::{Profile, demo_stream};
 use task_timing_tests::local::{Error, create_rollup_table, create_tasks_table, dynamodb_from_env};
+use timing_domain::query::RecordQuery;
+use timing_domain::timestamp::Timestamp;
+use timing_dynamodb::TaskStore;
+use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
 
 /// Chosen so that the demo shows a failed start and a Spot interruption among its 16 tasks.
 const DEMO_SEED: u64 = 9;
@@ -112,10 +114,16 @@ async fn report(dir: &str) -> Result<(), Error> {
     let (mut checked, mut mismatches) = (0, Vec::new());
     for family in families {
         // Through the (family, createdAt) index, as the summary function reads.
-        let records: Vec<_> = store
-            .query_family(family, "0000", "9999")
-            .await?
-            .into_iter()
+        let every_time = RecordQuery {
+            family: (*family).to_owned(),
+            from: Timestamp::from_millis(0),
+            to: Timestamp::parse("9999-12-31T23:59:59.999Z")?,
+            cluster: None,
+            revisions: Vec::new(),
+            launch_type: None,
+        };
+        let page = store.newest_first(&every_time, 100_000, None, u64::MAX).await?;
+        let records: Vec<_> = (page.records.into_iter().rev())
             .filter(|r| truth.contains_key(r.task_arn.as_str()))
             .collect();
         for record in &records {

@@ -8,13 +8,13 @@
 use std::collections::BTreeMap;
 
 use fastrand::Rng;
-use shared::store::record_from_item;
 use task_timing_tests::faults::{Fault, FaultCounts, faulty_dynamodb};
 use task_timing_tests::generator::{Profile, lifecycle};
 use task_timing_tests::harness::TestStack;
 use task_timing_tests::invariants::{check_metrics, record_mismatches};
 use task_timing_tests::local::Error;
 use task_timing_tests::replay::{ReplayPlan, expected_rollups, redrive, replay, rollup_violations, scan_rollups};
+use timing_dynamodb::items::record_from_item;
 
 const HOUR: i64 = 3_600_000;
 /// 2026-11-20T09:00:00Z: every task is created in the hour after it.

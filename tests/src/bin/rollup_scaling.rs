@@ -16,18 +16,20 @@ use std::time::Instant;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use shared::event::parse_event;
-use shared::record::TaskRecord;
-use shared::rollup::{
-    COUNTS_SLOT, Delta, Granularity, RollupKey, deltas, known_markers, new_item, rollup_retention_seconds,
-};
-use shared::store::TaskStore;
-use shared::timestamp::Timestamp;
-use task_summary::request::Limits;
-use task_summary::token::TokenKey;
 use task_timing_tests::generator::{Profile, lifecycle};
 use task_timing_tests::local::{Error, batch_put, create_tables, dynamodb_from_env, thread_cpu_nanos, unique_name};
 use task_timing_tests::sizing::item_bytes;
+use timing_domain::event::parse_event;
+use timing_domain::record::TaskRecord;
+use timing_domain::request::Limits;
+use timing_domain::rollup::{
+    COUNTS_SLOT, Delta, Granularity, RollupKey, deltas, known_markers, rollup_retention_seconds,
+};
+use timing_domain::timestamp::Timestamp;
+use timing_domain::token::TokenKey;
+use timing_dynamodb::TaskStore;
+use timing_dynamodb::keys::period_attribute;
+use timing_dynamodb::rollup_store::new_item;
 
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
@@ -95,7 +97,10 @@ fn item_sizes(keys: &BTreeMap<RollupKey, (Delta, Option<i64>)>, items: &[HashMap
         .map(|(granularity, sizes)| {
             let mean = sizes.iter().sum::<usize>() / sizes.len().max(1);
             let max = sizes.iter().max().copied().unwrap_or(0);
-            format!("{} phase items mean {mean} B (max {max} B)", granularity.attribute())
+            format!(
+                "{} phase items mean {mean} B (max {max} B)",
+                period_attribute(*granularity)
+            )
         })
         .collect();
     parts.join(", ")

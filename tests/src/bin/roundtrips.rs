@@ -8,11 +8,11 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use fastrand::Rng;
-use shared::store::TaskStore;
 use task_events::{Config, Handler, MemorySink, Outcome};
 use task_timing_tests::generator::{Profile, deliveries, lifecycle};
 use task_timing_tests::local::{Error, create_tables, dynamodb_from_env, unique_name};
 use task_timing_tests::sizing::item_bytes;
+use timing_dynamodb::TaskStore;
 
 #[derive(Debug, Default, Clone)]
 struct RequestCounter(Arc<AtomicUsize>);

@@ -16,11 +16,11 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use fastrand::Rng;
-use shared::stats::percentile;
 use task_timing_tests::generator::{Profile, lifecycle};
 use task_timing_tests::local::{Error, create_tables, dynamodb_from_env, unique_name};
 use task_timing_tests::procfs::{cpu_seconds, memory_kib};
 use task_timing_tests::runtime_api::{Answer, RuntimeApi, spawn, stop};
+use timing_domain::stats::percentile;
 
 const WAIT: Duration = Duration::from_secs(60);
 

@@ -7,16 +7,16 @@
 use std::time::Instant;
 
 use serde_json::json;
-use shared::event::parse_event;
-use shared::record::TaskRecord;
-use shared::store::TaskStore;
-use shared::timestamp::Timestamp;
-use task_summary::request::Limits;
-use task_summary::token::TokenKey;
 use task_timing_tests::generator::{Profile, lifecycle};
 use task_timing_tests::local::{
     Error, batch_put, create_tasks_table, dynamodb_from_env, thread_cpu_nanos, unique_name,
 };
+use timing_domain::event::parse_event;
+use timing_domain::record::TaskRecord;
+use timing_domain::request::Limits;
+use timing_domain::timestamp::Timestamp;
+use timing_domain::token::TokenKey;
+use timing_dynamodb::TaskStore;
 
 const DAY: i64 = 86_400_000;
 

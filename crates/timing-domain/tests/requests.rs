@@ -2,10 +2,10 @@
 //! (parse_request has no store to reach).
 
 use serde_json::{Value, json};
-use shared::timestamp::Timestamp;
-use shared::timing::Phase;
-use task_summary::request::{Format, GroupBy, Limits, Query, parse_request};
-use task_summary::token::{PageToken, TokenKey, request_fingerprint};
+use timing_domain::request::{Format, GroupBy, Limits, Query, parse_request};
+use timing_domain::timestamp::Timestamp;
+use timing_domain::timing::Phase;
+use timing_domain::token::{PageToken, TokenKey, request_fingerprint};
 
 fn now() -> Timestamp {
     Timestamp::parse("2026-11-22T12:00:00Z").unwrap()
@@ -215,7 +215,7 @@ fn a_token_resumes_its_own_request_and_no_other() {
     let request = json!({"query": "tasks", "family": "web", "limit": 10});
     let fingerprint = request_fingerprint(&[Some("web"), None, None, None, None, Some("None")]);
     let token = PageToken {
-        after: shared::query::PageKey {
+        after: timing_domain::query::PageKey {
             task_arn: "arn:aws:ecs:us-east-1:1:task/c/t".into(),
             family: "web".into(),
             created_at: "2026-11-22T01:00:00.000Z".into(),

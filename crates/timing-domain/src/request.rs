@@ -1,11 +1,11 @@
 //! Summary requests: parsed strictly (unknown fields, wrong types and out-of-range values are refused
 //! with the field's name) and validated into queries before any data is read.
 
+use crate::arn::{is_ecs_name, parse_cluster_arn};
+use crate::query::{MAX_REVISIONS, RecordQuery};
+use crate::timestamp::Timestamp;
+use crate::timing::Phase;
 use serde::Deserialize;
-use shared::arn::{is_ecs_name, parse_cluster_arn};
-use shared::query::{MAX_REVISIONS, RecordQuery};
-use shared::timestamp::Timestamp;
-use shared::timing::Phase;
 
 use crate::token::{PageToken, TokenKey, request_fingerprint};
 
@@ -110,7 +110,7 @@ pub struct TasksQuery {
     pub filters: RecordQuery,
     pub limit: usize,
     /// Where this page starts (None: the newest task).
-    pub after: Option<shared::query::PageKey>,
+    pub after: Option<crate::query::PageKey>,
     /// Binds tokens to the filters as the caller wrote them.
     pub fingerprint: String,
 }

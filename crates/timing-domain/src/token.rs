@@ -1,12 +1,12 @@
 //! `nextToken`: where the next page of a task listing starts, sealed with HMAC-SHA256 so a caller
 //! can neither forge a start key nor carry a token over to different filters.
 
+use crate::query::PageKey;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shared::query::PageKey;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -1,4 +1,5 @@
-//! DynamoDB adapter for task records: one conditional UpdateItem per event, guarded by `version`.
+//! The task records: one conditional UpdateItem per event, guarded by `version`, and the reads of
+//! the (family, createdAt) index.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
@@ -6,28 +7,21 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use timing_domain::query::{PageKey, RecordQuery};
+use timing_domain::record::{RECORD_ATTRIBUTES, TaskRecord, TimingRow};
 
-use crate::query::{PageKey, RecordQuery, timing_row_projection};
-use crate::record::{RECORD_ATTRIBUTES, TaskRecord, TimingRow};
-use crate::rollup::{DEFAULT_ROLLUP_TABLE_NAME, ROLLED_UP};
-
-pub const PARTITION_KEY: &str = "taskArn";
-pub const FAMILY_INDEX: &str = "family-createdAt-index";
-/// String set of the metric keys already emitted for the task (see `metrics::ledger_keys`).
-pub const METRICS_EMITTED: &str = "metricsEmitted";
-/// Who wrote the stored version: a random id per invocation attempt, the same on the SDK's retries of
-/// one request. With [`METRICS_EMITTED_BEFORE`] it lets a retry whose first attempt landed but whose
-/// answer was lost (a timeout, a reset) recognise its own write and emit what that write made due.
-pub const WRITE_ID: &str = "writeId";
-/// The ledger as it was before the stored version's write.
-pub const METRICS_EMITTED_BEFORE: &str = "metricsEmittedBefore";
-/// Stands for "nothing emitted yet" in [`METRICS_EMITTED_BEFORE`]: DynamoDB has no empty sets.
-const NOTHING_EMITTED: &str = "-";
-pub const DEFAULT_TABLE_NAME: &str = "ecs-task-timing-tasks";
+use crate::error::{ReadCount, StoreError};
+use crate::expression::Expression;
+use crate::items::{number_attribute, record_from_item, string_set};
+use crate::keys::{
+    DEFAULT_ROLLUP_TABLE_NAME, FAMILY_INDEX, METRICS_EMITTED, METRICS_EMITTED_BEFORE, NOTHING_EMITTED, PARTITION_KEY,
+    ROLLED_UP, WRITE_ID, page_key_from_item, page_key_item,
+};
+use crate::reads::{QueryParameters, record_query, timing_row_query};
 
 /// task-events' SDK timeouts. Without them the SDK waits for an answer as long as Lambda lets it (30 s),
 /// then the whole invocation fails; with them a lost or late answer is retried inside the invocation
@@ -68,51 +62,6 @@ pub struct StoredTask {
     pub rolled_up: BTreeSet<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("DynamoDB {operation} on table {table} failed: {message}")]
-    Dynamo {
-        operation: &'static str,
-        table: String,
-        message: String,
-    },
-    #[error("task record could not be converted to or from a DynamoDB item: {0}")]
-    Item(#[from] serde_dynamo::Error),
-    #[error(transparent)]
-    RollupItem(#[from] crate::rollup::RollupItemError),
-    #[error("DynamoDB request could not be built: {0}")]
-    Request(String),
-    #[error(
-        "the request would read more than {limit} records of family {family:?} (the MAX_ROWS limit); \
-         narrow the window or the filters"
-    )]
-    RowLimit { limit: u64, family: String },
-}
-
-/// How much a read cost: items DynamoDB evaluated (the filters run after the read, so these are the
-/// ones paid for), items that matched, and Query calls.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReadCount {
-    pub items_read: u64,
-    pub items_matched: u64,
-    pub calls: u64,
-}
-
-impl ReadCount {
-    /// Counts one Query call and the items it evaluated; refuses once more than `max_rows` were read.
-    pub(crate) fn count_call(&mut self, scanned: i32, max_rows: u64, family: &str) -> Result<(), StoreError> {
-        self.calls += 1;
-        self.items_read += u64::try_from(scanned).unwrap_or(0);
-        if self.items_read > max_rows {
-            return Err(StoreError::RowLimit {
-                limit: max_rows,
-                family: family.to_owned(),
-            });
-        }
-        Ok(())
-    }
-}
-
 /// One page of records, newest first, and where the next one starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskPage {
@@ -127,24 +76,17 @@ pub struct VersionedUpdate {
     pub key: HashMap<String, AttributeValue>,
     pub update_expression: String,
     pub condition_expression: String,
-    pub names: HashMap<String, String>,
-    pub values: HashMap<String, AttributeValue>,
-}
-
-fn placeholder(sigil: char, name: &str) -> String {
-    let mut text = String::with_capacity(name.len() + 1);
-    text.push(sigil);
-    text.push_str(name);
-    text
+    pub expression: Expression,
 }
 
 /// `#name -> name` for every record attribute and the condition's key: the same for every event,
 /// so it is built once and cloned (a clone copies the table without hashing again).
 static ATTRIBUTE_NAMES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
-    RECORD_ATTRIBUTES
-        .iter()
-        .map(|name| (placeholder('#', name), (*name).to_owned()))
-        .collect()
+    let mut expression = Expression::new();
+    for name in RECORD_ATTRIBUTES {
+        expression.name(name);
+    }
+    expression.names
 });
 
 /// SET every attribute of the record, REMOVE those this version lacks, ADD the ledger keys,
@@ -159,87 +101,41 @@ pub fn versioned_update(
     // first would build a second HashMap per event.
     let mut item: serde_dynamo::Item = serde_dynamo::to_item(record)?;
     let mut present = [false; RECORD_ATTRIBUTES.len()];
-    let mut values = HashMap::with_capacity(item.len() + 1);
-    let mut update_expression = String::with_capacity(1024);
-    let mut names = ATTRIBUTE_NAMES.clone();
+    let mut expression = Expression::with_names(ATTRIBUTE_NAMES.clone());
+    expression.values.reserve(item.len() + 3);
     for (name, value) in item.drain() {
-        match RECORD_ATTRIBUTES.iter().position(|known| *known == name) {
-            Some(index) => present[index] = true,
-            // A field missing from RECORD_ATTRIBUTES (a unit test guards the list) is still written.
-            None => {
-                names.insert(placeholder('#', &name), name.clone());
-            }
+        // A field missing from RECORD_ATTRIBUTES (a unit test guards the list) is still written.
+        if let Some(index) = RECORD_ATTRIBUTES.iter().position(|known| *known == name) {
+            present[index] = true;
         }
-        if name == PARTITION_KEY {
-            continue;
+        if name != PARTITION_KEY {
+            expression.set(&name, AttributeValue::from(value));
         }
-        update_expression.push_str(if update_expression.is_empty() { "SET #" } else { ", #" });
-        update_expression.push_str(&name);
-        update_expression.push_str(" = :");
-        update_expression.push_str(&name);
-        values.insert(placeholder(':', &name), AttributeValue::from(value));
     }
+    expression.set(WRITE_ID, AttributeValue::S(write_id.to_owned()));
     // Operands are read from the item as it was, so this keeps the ledger from before the ADD below.
-    update_expression
-        .push_str(", #writeId = :writeId, #metricsEmittedBefore = if_not_exists(#metricsEmitted, :nothingEmitted)");
-    names.insert("#writeId".into(), WRITE_ID.into());
-    names.insert("#metricsEmittedBefore".into(), METRICS_EMITTED_BEFORE.into());
-    names.insert("#metricsEmitted".into(), METRICS_EMITTED.into());
-    values.insert(":writeId".into(), AttributeValue::S(write_id.to_owned()));
-    values.insert(
-        ":nothingEmitted".into(),
-        AttributeValue::Ss(vec![NOTHING_EMITTED.to_owned()]),
-    );
-    let mut absent = RECORD_ATTRIBUTES
-        .iter()
-        .zip(present)
-        .filter(|(_, present)| !present)
-        .map(|(name, _)| name);
-    if let Some(first) = absent.next() {
-        update_expression.push_str(" REMOVE #");
-        update_expression.push_str(first);
-        for name in absent {
-            update_expression.push_str(", #");
-            update_expression.push_str(name);
+    let emitted = expression.name(METRICS_EMITTED);
+    let before = expression.name(METRICS_EMITTED_BEFORE);
+    let nothing = expression.value("nothingEmitted", AttributeValue::Ss(vec![NOTHING_EMITTED.to_owned()]));
+    expression.set_action(&format!("{before} = if_not_exists({emitted}, {nothing})"));
+    for (name, present) in RECORD_ATTRIBUTES.iter().zip(present) {
+        if !present {
+            expression.remove(name);
         }
     }
     // DynamoDB rejects empty sets, so a version with nothing to emit leaves the ledger alone.
     if !ledger.is_empty() {
-        update_expression.push_str(" ADD #metricsEmitted :metricsEmitted");
-        values.insert(
-            ":metricsEmitted".into(),
-            AttributeValue::Ss(ledger.iter().cloned().collect()),
-        );
+        expression.add(METRICS_EMITTED, AttributeValue::Ss(ledger.iter().cloned().collect()));
     }
+    let task_arn = expression.name(PARTITION_KEY);
+    let version = expression.name("version");
     Ok(VersionedUpdate {
         key: HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(record.task_arn.clone()))]),
-        update_expression,
+        update_expression: expression.update(),
         // `:version` is the SET value of `version`: the condition compares against the incoming version.
-        condition_expression: "attribute_not_exists(#taskArn) OR #version < :version".into(),
-        names,
-        values,
+        condition_expression: format!("attribute_not_exists({task_arn}) OR {version} < :version"),
+        expression,
     })
-}
-
-fn number_attribute(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
-    item.get(name)?.as_n().ok()?.parse().ok()
-}
-
-/// A stored item as its record and its `metricsEmitted` ledger (what [`TaskStore::get`] returns; a
-/// Scan's items too).
-pub fn record_from_item(
-    mut item: HashMap<String, AttributeValue>,
-) -> Result<(TaskRecord, BTreeSet<String>), StoreError> {
-    let emitted = string_set(&item, METRICS_EMITTED);
-    item.remove(METRICS_EMITTED);
-    Ok((serde_dynamo::from_item(item)?, emitted))
-}
-
-pub(crate) fn string_set(item: &HashMap<String, AttributeValue>, name: &str) -> BTreeSet<String> {
-    item.get(name)
-        .and_then(|value| value.as_ss().ok())
-        .map(|set| set.iter().cloned().collect())
-        .unwrap_or_default()
 }
 
 /// Classifies a refused write by the version the refusing record holds, keeping that record. A record
@@ -307,25 +203,12 @@ impl TaskStore {
         self
     }
 
-    fn error<E: std::error::Error + 'static, R: std::fmt::Debug>(
-        &self,
-        operation: &'static str,
-        err: SdkError<E, R>,
-    ) -> StoreError {
-        self.error_on(&self.table, operation, err)
-    }
-
-    pub(crate) fn error_on<E: std::error::Error + 'static, R: std::fmt::Debug>(
-        &self,
-        table: &str,
-        operation: &'static str,
-        err: SdkError<E, R>,
-    ) -> StoreError {
-        StoreError::Dynamo {
-            operation,
-            table: table.to_owned(),
-            message: DisplayErrorContext(err).to_string(),
-        }
+    fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        StoreError::sdk(operation, &self.table, err)
     }
 
     /// One round trip: writes the record if its version is newer than the stored one. `write_id` is
@@ -344,8 +227,8 @@ impl TaskStore {
             .set_key(Some(update.key))
             .update_expression(update.update_expression)
             .condition_expression(update.condition_expression)
-            .set_expression_attribute_names(Some(update.names))
-            .set_expression_attribute_values(Some(update.values))
+            .set_expression_attribute_names(Some(update.expression.names))
+            .set_expression_attribute_values(Some(update.expression.values))
             // ALL_OLD, not UPDATED_OLD: implementations differ on whether an attribute whose value an ADD
             // leaves unchanged counts as updated (moto omits it), and the ledger must always come back.
             .return_values(ReturnValue::AllOld)
@@ -388,16 +271,16 @@ impl TaskStore {
         output.item.map(record_from_item).transpose()
     }
 
-    fn index_query(&self, query: &RecordQuery) -> QueryFluentBuilder {
-        let parameters = query.parameters();
+    fn index_query(&self, parameters: QueryParameters) -> QueryFluentBuilder {
         self.client
             .query()
             .table_name(&self.table)
             .index_name(FAMILY_INDEX)
             .key_condition_expression(parameters.key_condition)
             .set_filter_expression(parameters.filter)
-            .set_expression_attribute_names(Some(parameters.names))
-            .set_expression_attribute_values(Some(parameters.values))
+            .set_projection_expression(parameters.projection)
+            .set_expression_attribute_names(Some(parameters.expression.names))
+            .set_expression_attribute_values(Some(parameters.expression.values))
     }
 
     /// Calls `each` with every record the query selects, oldest first, following every page. Refuses,
@@ -410,52 +293,14 @@ impl TaskStore {
         max_rows: u64,
         mut each: impl FnMut(TimingRow),
     ) -> Result<ReadCount, StoreError> {
-        let mut request = self.index_query(query);
-        let mut names = request.get_expression_attribute_names().clone().unwrap_or_default();
-        let projection = timing_row_projection(&mut names);
-        request = request
-            .projection_expression(projection)
-            .set_expression_attribute_names(Some(names))
-            .set_limit(page_size);
+        let request = self.index_query(timing_row_query(query)).set_limit(page_size);
         let mut read = ReadCount::default();
-        self.each_item(&self.table, request, max_rows, &query.family, &mut read, |item| {
+        each_item(&self.table, request, max_rows, &query.family, &mut read, |item| {
             each(serde_dynamo::from_item(item)?);
             Ok(())
         })
         .await?;
         Ok(read)
-    }
-
-    /// Follows every page of `request` on `table`, calling `each` with every item and counting into
-    /// `read` (which may already hold earlier queries of the same answer); refuses, with
-    /// [`StoreError::RowLimit`], once `read` exceeds `max_rows` items of `family`.
-    pub(crate) async fn each_item(
-        &self,
-        table: &str,
-        request: QueryFluentBuilder,
-        max_rows: u64,
-        family: &str,
-        read: &mut ReadCount,
-        mut each: impl FnMut(HashMap<String, AttributeValue>) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let mut start = None;
-        loop {
-            let output = request
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|err| self.error_on(table, "Query", err))?;
-            read.count_call(output.scanned_count, max_rows, family)?;
-            for item in output.items.unwrap_or_default() {
-                read.items_matched += 1;
-                each(item)?;
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(()),
-            }
-        }
     }
 
     /// Up to `limit` records, newest first, starting after `start`. Each call asks for one item more
@@ -468,10 +313,12 @@ impl TaskStore {
         start: Option<&PageKey>,
         max_rows: u64,
     ) -> Result<TaskPage, StoreError> {
-        let request = self.index_query(query).scan_index_forward(false);
+        // Not the SDK's paginator: it asks every page for the same number of items, where this read asks
+        // each one for what the answer still needs, so it never reads (and pays for) more.
+        let request = self.index_query(record_query(query)).scan_index_forward(false);
         let mut read = ReadCount::default();
         let mut records = Vec::with_capacity(limit.min(1024));
-        let mut start_key = start.map(PageKey::to_item);
+        let mut start_key = start.map(page_key_item);
         loop {
             let wanted = i32::try_from(limit - records.len() + 1).unwrap_or(i32::MAX);
             let output = request
@@ -503,7 +350,7 @@ impl TaskStore {
             match more {
                 Some(key) if records.len() < limit => start_key = Some(key),
                 Some(key) => {
-                    let next = PageKey::from_item(&key);
+                    let next = page_key_from_item(&key);
                     return Ok(TaskPage { records, next, read });
                 }
                 None => {
@@ -516,38 +363,36 @@ impl TaskStore {
             }
         }
     }
+}
 
-    /// A family's records with createdAt in [from, to], oldest first, every page followed.
-    pub async fn query_family(&self, family: &str, from: &str, to: &str) -> Result<Vec<TaskRecord>, StoreError> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(FAMILY_INDEX)
-            .key_condition_expression("#family = :family AND #created BETWEEN :from AND :to")
-            .expression_attribute_names("#family", "family")
-            .expression_attribute_names("#created", "createdAt")
-            .expression_attribute_values(":family", AttributeValue::S(family.to_owned()))
-            .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
-            .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
-            .into_paginator()
-            .items()
-            .send();
-        let mut records = Vec::new();
-        while let Some(item) = pages.next().await {
-            let mut item = item.map_err(|err| self.error("Query", err))?;
-            item.remove(METRICS_EMITTED);
-            records.push(serde_dynamo::from_item(item)?);
+/// Follows every page of `request` on `table` with the SDK's paginator, calling `each` with every item
+/// and counting into `read` (which may already hold earlier queries of the same answer); refuses, with
+/// [`StoreError::RowLimit`], once `read` exceeds `max_rows` items of `family`.
+pub(crate) async fn each_item(
+    table: &str,
+    request: QueryFluentBuilder,
+    max_rows: u64,
+    family: &str,
+    read: &mut ReadCount,
+    mut each: impl FnMut(HashMap<String, AttributeValue>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut pages = request.into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| StoreError::sdk("Query", table, err))?;
+        read.count_call(page.scanned_count, max_rows, family)?;
+        for item in page.items.unwrap_or_default() {
+            read.items_matched += 1;
+            each(item)?;
         }
-        Ok(records)
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::parse_event;
     use serde_json::json;
+    use timing_domain::event::parse_event;
 
     fn record(detail: serde_json::Value) -> TaskRecord {
         let envelope = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": detail});
@@ -564,7 +409,7 @@ mod tests {
     #[test]
     fn update_sets_present_removes_absent_and_guards_on_version() {
         let update = versioned_update(&pending(), &BTreeSet::from(["TasksStarted".to_owned()]), "w1").unwrap();
-        let name_of = |placeholder: &str| update.names[placeholder].as_str();
+        let name_of = |placeholder: &str| update.expression.names[placeholder].as_str();
         let (set_part, rest) = update.update_expression.split_once(" REMOVE ").unwrap();
         let (remove_part, add_part) = rest.split_once(" ADD ").unwrap();
         let (set_part, bookkeeping) = set_part.split_once(", #writeId = ").unwrap();
@@ -572,8 +417,11 @@ mod tests {
             bookkeeping,
             ":writeId, #metricsEmittedBefore = if_not_exists(#metricsEmitted, :nothingEmitted)"
         );
-        assert_eq!(update.values[":writeId"], AttributeValue::S("w1".into()));
-        assert_eq!(update.values[":nothingEmitted"], AttributeValue::Ss(vec!["-".into()]));
+        assert_eq!(update.expression.values[":writeId"], AttributeValue::S("w1".into()));
+        assert_eq!(
+            update.expression.values[":nothingEmitted"],
+            AttributeValue::Ss(vec!["-".into()])
+        );
         let set: Vec<&str> = set_part
             .trim_start_matches("SET ")
             .split(", ")
@@ -586,10 +434,10 @@ mod tests {
         assert_eq!(set.len() + removed.len(), RECORD_ATTRIBUTES.len() - 1);
         assert_eq!(add_part, "#metricsEmitted :metricsEmitted");
         assert_eq!(
-            update.values[":metricsEmitted"],
+            update.expression.values[":metricsEmitted"],
             AttributeValue::Ss(vec!["TasksStarted".into()])
         );
-        assert_eq!(update.values[":version"], AttributeValue::N("7".into()));
+        assert_eq!(update.expression.values[":version"], AttributeValue::N("7".into()));
         assert_eq!(
             update.key[PARTITION_KEY],
             AttributeValue::S("arn:aws:ecs:us-east-1:1:task/c/t".into())
@@ -604,7 +452,7 @@ mod tests {
     fn empty_ledger_adds_nothing() {
         let update = versioned_update(&pending(), &BTreeSet::new(), "w1").unwrap();
         assert!(!update.update_expression.contains("ADD"));
-        assert!(!update.values.contains_key(":metricsEmitted"));
+        assert!(!update.expression.values.contains_key(":metricsEmitted"));
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! Items as the tables hold them, decoded: task records with their ledger, and rollup items.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use timing_domain::record::TaskRecord;
+use timing_domain::rollup::{COUNTS_SLOT, Counts, Delta, PhaseRollup, RollupItem};
+use timing_domain::sketch::{Bucket, LogHistogram};
+
+use crate::error::StoreError;
+use crate::keys::{METRICS_EMITTED, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY};
+
+/// A stored item as its record and its `metricsEmitted` ledger (what `TaskStore::get` returns; a
+/// Scan's items too).
+pub fn record_from_item(
+    mut item: HashMap<String, AttributeValue>,
+) -> Result<(TaskRecord, BTreeSet<String>), StoreError> {
+    let emitted = string_set(&item, METRICS_EMITTED);
+    item.remove(METRICS_EMITTED);
+    Ok((serde_dynamo::from_item(item)?, emitted))
+}
+
+/// A string-set attribute, empty when absent.
+pub fn string_set(item: &HashMap<String, AttributeValue>, name: &str) -> BTreeSet<String> {
+    item.get(name)
+        .and_then(|value| value.as_ss().ok())
+        .map(|set| set.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+pub(crate) fn number_attribute(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("rollup item {key:?}: {problem}")]
+pub struct RollupItemError {
+    pub key: String,
+    pub problem: String,
+}
+
+/// A rollup item as read back: its series (without the period) and what it holds.
+pub fn rollup_item_from_item(item: &HashMap<String, AttributeValue>) -> Result<RollupItem, RollupItemError> {
+    let key = item
+        .get(ROLLUP_SORT_KEY)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    let fail = |problem: String| RollupItemError {
+        key: key.clone(),
+        problem,
+    };
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let number = |name: &str| -> Result<u128, RollupItemError> {
+        match item.get(name) {
+            None => Ok(0),
+            Some(value) => value
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse::<u128>().ok())
+                .ok_or_else(|| fail(format!("{name} is not a whole number: {value:?}"))),
+        }
+    };
+    let small = |name: &str| -> Result<u64, RollupItemError> {
+        u64::try_from(number(name)?).map_err(|_| fail(format!("{name} exceeds 2^64")))
+    };
+    let slot = text("slot").ok_or_else(|| fail("no slot".into()))?;
+    let delta = if slot == COUNTS_SLOT {
+        Delta::Counts(Counts {
+            tasks: small("tasks")?,
+            started: small("started")?,
+            stopped: small("stopped")?,
+            failed_to_start: small("failedToStart")?,
+            timestamp_anomalies: small("timestampAnomalies")?,
+        })
+    } else {
+        let mut rollup = PhaseRollup {
+            count: small("count")?,
+            sum_ms: number("sumMs")?,
+            sum_squares_ms: number("sumSquaresMs")?,
+            histogram: LogHistogram::default(),
+        };
+        // One pass over the attributes: a 30-day summary reads hundreds of thousands of buckets.
+        for (name, value) in item {
+            let Some(bucket) = Bucket::from_attribute(name) else {
+                continue;
+            };
+            let count = value
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| fail(format!("{name} is not a whole number: {value:?}")))?;
+            if !rollup.histogram.add_count(bucket, count) {
+                return Err(fail(format!("{name} is not a bucket any duration maps to")));
+            }
+        }
+        Delta::Phase(rollup)
+    };
+    Ok(RollupItem {
+        family: text(ROLLUP_PARTITION_KEY).ok_or_else(|| fail("no family".into()))?,
+        revision: u32::try_from(number("revision")?).map_err(|_| fail("revision out of range".into()))?,
+        cluster_name: text("clusterName").ok_or_else(|| fail("no clusterName".into()))?,
+        launch_type: text("launchType"),
+        slot,
+        delta,
+    })
+}
