@@ -59,6 +59,7 @@ destroy:
 	tools/deploy.sh destroy $(STACK_NAME) $(if $(DELETE_TABLES),--delete-tables)
 
 lint:
+	python3 tools/module_cycles.py
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 

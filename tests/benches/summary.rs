@@ -11,8 +11,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use criterion::{Criterion, criterion_group, criterion_main};
-use task_summary::answer::{Accumulator, group_key};
-use task_summary::compare::{BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
+use task_summary::exact::{Accumulator, group_key};
+use task_summary::model::{BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
 use task_summary::rollups::{RollupAccumulator, rollup_group_key};
 use task_timing_tests::generator::{Profile, lifecycle};
 use timing_domain::event::parse_event;

@@ -122,7 +122,9 @@ impl Series {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A series' task counts (in answers: beside each group's phases).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Counts {
     pub tasks: u64,
     pub started: u64,

@@ -23,7 +23,7 @@ pub enum StoreError {
     #[error("task record could not be converted to or from a DynamoDB item: {0}")]
     Item(#[from] serde_dynamo::Error),
     #[error(transparent)]
-    RollupItem(#[from] crate::items::RollupItemError),
+    RollupItem(#[from] RollupItemError),
     #[error("DynamoDB request could not be built: {0}")]
     Request(#[from] aws_sdk_dynamodb::error::BuildError),
     #[error(
@@ -46,6 +46,14 @@ impl StoreError {
             source: Box::new(err),
         }
     }
+}
+
+/// A rollup item that does not hold what the rollups write.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("rollup item {key:?}: {problem}")]
+pub struct RollupItemError {
+    pub key: String,
+    pub problem: String,
 }
 
 /// `error: its source: that one's source: …`, for logs and Lambda's errorMessage.

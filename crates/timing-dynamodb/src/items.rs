@@ -7,7 +7,7 @@ use timing_domain::record::TaskRecord;
 use timing_domain::rollup::{COUNTS_SLOT, Counts, Delta, PhaseRollup, RollupItem};
 use timing_domain::sketch::{Bucket, LogHistogram};
 
-use crate::error::StoreError;
+use crate::error::{RollupItemError, StoreError};
 use crate::keys::{METRICS_EMITTED, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY};
 
 /// A stored item as its record and its `metricsEmitted` ledger (what `TaskStore::get` returns; a
@@ -30,13 +30,6 @@ pub fn string_set(item: &HashMap<String, AttributeValue>, name: &str) -> BTreeSe
 
 pub(crate) fn number_attribute(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
     item.get(name)?.as_n().ok()?.parse().ok()
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("rollup item {key:?}: {problem}")]
-pub struct RollupItemError {
-    pub key: String,
-    pub problem: String,
 }
 
 /// A rollup item as read back: its series (without the period) and what it holds.

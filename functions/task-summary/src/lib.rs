@@ -1,10 +1,8 @@
 //! task-summary: answers `summary`, `compare` and `tasks` queries over the records task-events
 //! writes, reading only through the (family, createdAt) index, exactly and within set limits.
 
-pub mod answer;
-pub mod compare;
-pub mod listing;
-
+pub mod exact;
+pub mod model;
 pub mod rollups;
 pub mod table;
 
@@ -20,16 +18,16 @@ use timing_domain::timing::Phase;
 use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
 use timing_dynamodb::{ReadCount, StoreError, TaskStore};
 
-use answer::{Accumulator, GroupSummary, KeyPart, SummaryAnswer, TaskCounts, group_key, summary_answer};
-use compare::{CompareAnswer, METHOD, Side, compare_phase};
-use listing::TasksAnswer;
-use rollups::{
-    ROLLUP_METHOD, ROLLUP_PERCENTILES, ROLLUP_PRECISION, RollupAccumulator, RollupGroups, rollup_compare_phase,
-    rollup_group_key, rollup_phase_stats,
+use exact::{Accumulator, compare_phase, group_key, summary_answer};
+use model::{
+    CompareAnswer, GroupSummary, KeyPart, METHOD, Precision, QueryKind, ROLLUP_METHOD, ROLLUP_PERCENTILES, Side,
+    Source, SummaryAnswer, TasksAnswer,
 };
+use rollups::{RollupAccumulator, RollupGroups, rollup_compare_phase, rollup_group_key, rollup_phase_stats};
 use timing_domain::request::{
     CompareQuery, Format, Limits, Query, RequestError, SummaryQuery, TasksQuery, parse_request,
 };
+use timing_domain::rollup::Counts;
 use timing_domain::token::{PageToken, TokenKey};
 
 #[derive(Debug, Clone)]
@@ -259,11 +257,11 @@ impl Handler {
             })
             .collect();
         Ok(SummaryAnswer {
-            query: "summary",
+            query: QueryKind::Summary,
             filters,
             group_by: query.group_by.iter().map(|d| d.name()).collect(),
-            source: "rollups",
-            precision: ROLLUP_PRECISION,
+            source: Source::Rollups,
+            precision: Precision(Source::Rollups),
             percentiles: ROLLUP_PERCENTILES,
             read,
             groups,
@@ -298,7 +296,7 @@ impl Handler {
             })
             .collect();
         Ok(CompareAnswer {
-            query: "compare",
+            query: QueryKind::Compare,
             baseline: Side {
                 filters: baseline_filters,
                 counts: baseline.counts,
@@ -309,8 +307,8 @@ impl Handler {
                 counts: candidate.counts,
                 read: candidate_read,
             },
-            source: "rollups",
-            precision: ROLLUP_PRECISION,
+            source: Source::Rollups,
+            precision: Precision(Source::Rollups),
             method: ROLLUP_METHOD,
             phases,
         })
@@ -336,17 +334,13 @@ impl Handler {
             .enumerate()
             .map(|(i, phase)| compare_phase(*phase, &values(&baseline, i), &values(&candidate, i)))
             .collect();
-        let side = |filters: RecordQuery, counts: TaskCounts, read: ReadCount| Side {
-            filters,
-            counts,
-            read,
-        };
+        let side = |filters: RecordQuery, counts: Counts, read: ReadCount| Side { filters, counts, read };
         Ok(CompareAnswer {
-            query: "compare",
+            query: QueryKind::Compare,
             baseline: side(query.baseline, baseline.counts, baseline_read),
             candidate: side(query.candidate, candidate.counts, candidate_read),
-            source: "records",
-            precision: rollups::EXACT_PRECISION,
+            source: Source::Records,
+            precision: Precision(Source::Records),
             method: METHOD,
             phases,
         })
@@ -371,7 +365,7 @@ impl Handler {
             .seal(&self.token_key)
         });
         Ok(TasksAnswer {
-            query: "tasks",
+            query: QueryKind::Tasks,
             filters: query.filters,
             count: page.records.len(),
             tasks: page.records.into_iter().map(Into::into).collect(),
@@ -385,7 +379,7 @@ impl Handler {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Answer {
-    Summary(answer::SummaryAnswer),
+    Summary(SummaryAnswer),
     Compare(Box<CompareAnswer>),
     Tasks(TasksAnswer),
     Table(TableAnswer),

@@ -7,28 +7,15 @@ use timing_domain::rollup::{Delta, PhaseRollup, RollupItem};
 use timing_domain::sketch::LogHistogram;
 use timing_domain::timing::Phase;
 
-use crate::answer::{KeyPart, PhaseStats, PhaseValues, TaskCounts, millis_rounded};
-use crate::compare::{Brief, Method, PhaseComparison, difference, ratio};
 use timing_domain::request::GroupBy;
+use timing_domain::rollup::Counts;
 
-pub const ROLLUP_PRECISION: &str = "count, sum, mean and stddev exact; min, max and percentiles within 1% relative error \
-     (log buckets, DDSketch mapping, a = 0.01); window widened to whole hours of createdAt";
-pub const EXACT_PRECISION: &str = "exact: every record in the window read";
-pub const ROLLUP_PERCENTILES: &str =
-    "type 7 interpolation between the bucket estimates of the two closest ranks (each within 1% of the exact value)";
-
-pub const ROLLUP_METHOD: Method = Method {
-    test: "none: rollups hold no individual values; repeat with \"exact\": true for the two-sided Mann-Whitney U test",
-    alpha: crate::compare::ALPHA,
-    bootstrap_resamples: 0,
-    bootstrap_seed: 0,
-    percentiles: ROLLUP_PERCENTILES,
-};
+use crate::model::{Brief, KeyPart, PhaseComparison, PhaseStats, PhaseValues, difference, millis_rounded, ratio};
 
 /// What a group collects from rollup items: counts, and one merged rollup per requested phase.
 #[derive(Debug, Clone, Default)]
 pub struct RollupAccumulator {
-    pub counts: TaskCounts,
+    pub counts: Counts,
     pub phases: Vec<PhaseRollup>,
 }
 

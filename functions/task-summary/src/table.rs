@@ -5,9 +5,7 @@ use timing_domain::timing::Phase;
 
 use timing_dynamodb::ReadCount;
 
-use crate::answer::SummaryAnswer;
-use crate::compare::{CompareAnswer, format_p};
-use crate::listing::TasksAnswer;
+use crate::model::{CompareAnswer, GroupSummary, Source, SummaryAnswer, TasksAnswer, format_p};
 
 #[derive(Clone, Copy)]
 enum Align {
@@ -77,8 +75,8 @@ fn describe_filters(filters: &RecordQuery) -> String {
     parts.join(", ")
 }
 
-fn describe_read(read: &ReadCount, source: &str) -> String {
-    let items = if source == "rollups" { "rollup items" } else { "records" };
+fn describe_read(read: &ReadCount, source: Source) -> String {
+    let items = source.items();
     format!(
         "{} {items} read, {} matched, {} Query call{}",
         read.items_read,
@@ -97,7 +95,7 @@ pub fn summary_table(answer: &SummaryAnswer) -> String {
         answer.precision
     );
     let key_headers: Vec<(&str, Align)> = answer.group_by.iter().map(|name| (*name, Left)).collect();
-    let key_cells = |group: &crate::answer::GroupSummary| -> Vec<String> {
+    let key_cells = |group: &GroupSummary| -> Vec<String> {
         answer.group_by.iter().map(|name| group.key[name].to_string()).collect()
     };
     let mut headers = key_headers.clone();
@@ -225,7 +223,7 @@ pub fn tasks_table(answer: &TasksAnswer) -> String {
         "Tasks, newest first: {} ({} shown; {}).\n\n",
         describe_filters(&answer.filters),
         answer.count,
-        describe_read(&answer.read, "records")
+        describe_read(&answer.read, Source::Records)
     );
     let mut headers = vec![
         ("task id", Left),
