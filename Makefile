@@ -45,9 +45,9 @@ soak:
 fuzz:
 	tools/fuzz.sh
 
-## build: release builds of both functions, as they ship (some compile errors only show with optimisations).
+## build: release builds as they ship: both bootstraps (arm64, cargo lambda) and clock-monitor (some compile errors only show with optimisations).
 build:
-	cargo build --release -p task-events -p task-summary -p clock-monitor
+	tools/build.sh
 
 ## deploy: arm64 bootstraps, the stack (infra/template.yaml), both functions, then the rule's target; to AWS.
 ##   make deploy [STACK_NAME=ecs-task-timing] [PARAMS="Clusters=prod,batch StartupP90AlarmSeconds=45"] [ARCH=x86_64]

@@ -29,8 +29,13 @@ case "$command" in
       x86_64) build_flag=--x86-64 ;;
       *) echo "deploy: ARCH must be arm64 or x86_64, not '$arch'" >&2; exit 2 ;;
     esac
-    echo "deploy: cargo lambda build --release $build_flag (both functions)" >&2
-    cargo lambda build --release "$build_flag" -p task-events -p task-summary >&2
+    # DEPLOY_PROFILE=dev: unoptimized bootstraps. `make test` deploys to the local stack to prove the
+    # stack and its wiring, which the profile does not change, and a release build (fat LTO) takes minutes
+    # after every change; .ci/run builds the release bootstraps first (make build), which this then reuses.
+    profile_flag=(--release)
+    [[ ${DEPLOY_PROFILE:-release} == dev ]] && profile_flag=()
+    echo "deploy: cargo lambda build ${profile_flag[*]} $build_flag (both functions)" >&2
+    cargo lambda build "${profile_flag[@]}" "$build_flag" -p task-events -p task-summary >&2
     python tools/deploy.py "$@"
     ;;
   destroy)

@@ -11,7 +11,8 @@ cfn-lint infra/template.yaml
 ensure_checkov
 # --skip-download: no network for checkov's guideline links; every skipped check is justified in the template.
 "$CHECKOV_VENV/bin/checkov" --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download
-python -m pytest -q -p no:cacheprovider tests/infra
+# The deploy test builds unoptimized bootstraps unless told otherwise (tools/deploy.sh, DEPLOY_PROFILE).
+DEPLOY_PROFILE=${DEPLOY_PROFILE:-dev} python -m pytest -q -p no:cacheprovider tests/infra
 cargo test --workspace "$@" -- --skip randomized_replays
 # The fault-injected replay prints its figures (faults by kind, retries, dead letters, violations).
 cargo test -p task-timing-tests --test reliability "$@" -- --nocapture randomized_replays
