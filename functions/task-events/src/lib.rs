@@ -2,7 +2,6 @@
 //! phases that the write made known for the first time, one EMF document on stdout.
 
 use std::io::Write;
-use std::sync::Mutex;
 
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
@@ -89,10 +88,12 @@ impl MetricsSink for StdoutSink {
     }
 }
 
-/// Keeps the lines, for tests and benchmarks.
+/// Keeps the lines, for tests and benchmarks (the `test-support` feature).
+#[cfg(feature = "test-support")]
 #[derive(Default)]
-pub struct MemorySink(pub Mutex<Vec<String>>);
+pub struct MemorySink(pub std::sync::Mutex<Vec<String>>);
 
+#[cfg(feature = "test-support")]
 impl MetricsSink for MemorySink {
     fn emit(&self, line: &str) {
         if let Ok(mut lines) = self.0.lock() {
