@@ -14,5 +14,7 @@ ensure_checkov
 # The deploy test builds unoptimized bootstraps unless told otherwise (tools/deploy.sh, DEPLOY_PROFILE).
 DEPLOY_PROFILE=${DEPLOY_PROFILE:-dev} python -m pytest -q -p no:cacheprovider tests/infra
 cargo test --workspace "$@" -- --skip randomized_replays
-# The fault-injected replay prints its figures (faults by kind, retries, dead letters, violations).
-cargo test -p task-timing-tests --test reliability "$@" -- --nocapture randomized_replays
+# The fault-injected replay prints its figures (faults by kind, retries, dead letters, violations). The same
+# package selection as above, filtered by name: `-p task-timing-tests` alone would resolve other features
+# (no dev-dependencies of the other crates) and rebuild the SDK for this one test.
+cargo test --workspace "$@" -- --nocapture randomized_replays

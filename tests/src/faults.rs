@@ -72,6 +72,9 @@ impl Fault {
 #[derive(Debug, Clone)]
 pub struct FaultPlan {
     pub rate: f64,
+    /// The share of transactions that get a fault. Mixed plans give transactions twice `rate`: they also
+    /// conflict with each other under contention.
+    pub transaction_rate: f64,
     pub kinds: Vec<Fault>,
     pub outage: Option<(u64, u64)>,
     pub seed: u64,
@@ -84,6 +87,7 @@ impl FaultPlan {
     pub fn conflicts(rate: f64, seed: u64) -> FaultPlan {
         FaultPlan {
             rate,
+            transaction_rate: rate,
             kinds: vec![Fault::TransactionConflict],
             outage: None,
             seed,
@@ -150,9 +154,8 @@ impl Schedule {
             .collect();
         let (draw, pick) = self.rng.lock().map(|mut rng| (rng.f64(), rng.usize(..))).ok()?;
         let drawn: u64 = Fault::ALL.iter().map(|fault| self.counts.injected(*fault)).sum();
-        // Transactions, which also conflict with each other under contention, fail twice as often.
         let rate = if is_transaction {
-            2.0 * self.plan.rate
+            self.plan.transaction_rate
         } else {
             self.plan.rate
         };

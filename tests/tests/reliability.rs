@@ -137,6 +137,7 @@ async fn run_sequence(seed: u64, task_count: usize, totals: &mut Totals) {
     let mut rng = Rng::with_seed(seed);
     let plan = FaultPlan {
         rate: 0.08,
+        transaction_rate: 0.16,
         kinds: Fault::ALL.to_vec(),
         // Long enough that some events fail all three invocations and are dead-lettered.
         outage: Some((rng.u64(50..400), rng.u64(60..160))),
@@ -252,6 +253,7 @@ async fn randomized_replays_with_faults_lose_nothing_and_count_nothing_twice() {
 async fn a_record_write_whose_answer_was_lost_still_emits_its_metrics_once() {
     let plan = FaultPlan {
         rate: 1.0,
+        transaction_rate: 1.0,
         kinds: vec![Fault::LostAnswer],
         outage: None,
         seed: 5,

@@ -59,10 +59,16 @@ pub struct RollupItemError {
 /// `error: its source: that one's source: …`, for logs and Lambda's errorMessage.
 pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
+    let mut last = text.clone();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        // The SDK's service errors wrap a struct that says the same again: once is enough.
+        let message = cause.to_string();
+        if message != last {
+            text.push_str(": ");
+            text.push_str(&message);
+            last = message;
+        }
         source = cause.source();
     }
     text
