@@ -13,6 +13,9 @@ ensure_checkov
 "$CHECKOV_VENV/bin/checkov" --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download
 # The deploy test builds unoptimized bootstraps unless told otherwise (tools/deploy.sh, DEPLOY_PROFILE).
 DEPLOY_PROFILE=${DEPLOY_PROFILE:-dev} python -m pytest -q -p no:cacheprovider tests/infra
+if [[ ${ORDERING_ORDERS:-} != all ]]; then
+  echo "ordering: every 7th of the 720 delivery orders (103); ORDERING_ORDERS=all checks every one, as .ci/run does"
+fi
 cargo test --workspace "$@" -- --skip randomized_replays
 # The fault-injected replay prints its figures (faults by kind, retries, dead letters, violations). The same
 # package selection as above, filtered by name: `-p task-timing-tests` alone would resolve other features

@@ -67,8 +67,17 @@ async fn every_permutation_with_duplicates_leaves_the_newest_record() {
 
     let orders = permutations(&task.events);
     assert_eq!(orders.len(), 720);
+    // moto answers one request at a time, and all 720 orders take it most of two minutes: `make test`
+    // checks every 7th (103 orders; 7 and 6 are coprime, so the duplicated event varies too) and says so;
+    // ORDERING_ORDERS=all, which .ci/run sets, checks every one.
+    let stride = match std::env::var("ORDERING_ORDERS").as_deref() {
+        Ok("all") => 1,
+        _ => 7,
+    };
+    let mut checked = 0;
     let mut workers = tokio::task::JoinSet::new();
-    for (index, order) in orders.into_iter().enumerate() {
+    for (index, order) in orders.into_iter().enumerate().step_by(stride) {
+        checked += 1;
         let handler = Arc::clone(&stack.handler);
         workers.spawn(async move {
             let suffix = format!("-p{index}");
@@ -90,9 +99,10 @@ async fn every_permutation_with_duplicates_leaves_the_newest_record() {
         let (suffix, emitted) = result.unwrap();
         check(&stack, &task, &reference, &suffix, emitted).await;
     }
-    // Each metric of each of the 721 tasks appears in exactly one EMF document.
+    assert_eq!(checked, if stride == 1 { 720 } else { 103 });
+    // Each metric of each task (the orders and the reference) appears in exactly one EMF document.
     let emissions = stack.emissions();
-    assert_eq!(emissions.len(), 721 * expected_metrics(&task.truth).len());
+    assert_eq!(emissions.len(), (checked + 1) * expected_metrics(&task.truth).len());
     assert!(emissions.values().all(|values| values.len() == 1));
 }
 
