@@ -12,14 +12,35 @@
 //! (a task-local) keeps the data flow visible in the payload type, and a handler deployed without the
 //! layer fails closed: a raw event is not a base64 string.
 
+use std::fmt::Debug;
+use std::future::Future;
 use std::task::{Context, Poll};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use lambda_runtime::LambdaInvocation;
+use lambda_runtime::layers::TracingLayer;
+use lambda_runtime::streaming::Body;
 use lambda_runtime::tower::{Layer, Service};
-use serde::Deserialize;
+use lambda_runtime::{Diagnostic, IntoFunctionResponse, LambdaEvent, LambdaInvocation, Runtime, service_fn};
 use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// `lambda_runtime::run` for a handler of the whole body: the runtime with its tracing layer and
+/// [`WholeBodyLayer`] in front, so `handler` gets every byte the caller sent.
+pub async fn run<Handler, Answering, Answer, Failure>(handler: Handler) -> Result<(), lambda_runtime::Error>
+where
+    Handler: Fn(WholeBody) -> Answering,
+    Answering: Future<Output = Result<Answer, Failure>>,
+    Answer: Serialize + IntoFunctionResponse<Answer, Body>,
+    Failure: Into<Diagnostic> + Debug,
+{
+    let service = service_fn(move |event: LambdaEvent<WholeBody>| handler(event.payload));
+    Runtime::new(service)
+        .layer(TracingLayer::new())
+        .layer(WholeBodyLayer)
+        .run()
+        .await
+}
 
 /// The invocation body exactly as the Runtime API handed it over.
 #[derive(Debug, Clone, PartialEq, Eq)]

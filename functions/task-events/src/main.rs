@@ -1,6 +1,5 @@
-use lambda_body::{WholeBody, WholeBodyLayer};
-use lambda_runtime::layers::TracingLayer;
-use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
+use lambda_body::WholeBody;
+use lambda_runtime::Error;
 use task_events::{Config, Handler, StdoutSink};
 use timing_dynamodb::TaskStore;
 
@@ -21,13 +20,7 @@ async fn main() -> Result<(), Error> {
         .with_rollup_table(config.rollup_table_name.clone());
     let handler = Handler::new(store, config, StdoutSink);
     let handler = &handler;
-    // lambda_runtime::run, with WholeBodyLayer in front: the handler parses the whole invocation body
-    // itself, so trailing bytes, an empty body and the size limit are judged on what was sent.
-    let service =
-        service_fn(move |event: LambdaEvent<WholeBody>| async move { handler.handle(event.payload.as_bytes()).await });
-    Runtime::new(service)
-        .layer(TracingLayer::new())
-        .layer(WholeBodyLayer)
-        .run()
-        .await
+    // The handler parses the whole invocation body itself, so trailing bytes, an empty body and the
+    // size limit are judged on what was sent (lambda_body: lambda_runtime reads only the first value).
+    lambda_body::run(move |body: WholeBody| async move { handler.handle(body.as_bytes()).await }).await
 }
