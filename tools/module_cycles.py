@@ -46,6 +46,9 @@ def edges(src):
         # Strip comments so a doc line naming `crate::x` is not an edge.
         text = re.sub(r"//[^\n]*", "", text)
         used = set(re.findall(r"\bcrate::([a-z_][a-z0-9_]*)", text))
+        # `use crate::{a, b::c}` groups name several modules at once.
+        for group in re.findall(r"\bcrate::\{([^}]*)\}", text):
+            used |= set(re.findall(r"(?:^|,)\s*([a-z_][a-z0-9_]*)", group))
         if name != "crate":
             parent = name.rsplit("::", 1)[0] if "::" in name else "crate"
             for child in re.findall(r"\bsuper::([a-z_][a-z0-9_]*)", text):
