@@ -13,12 +13,16 @@ use timing_domain::token::TokenKey;
 use timing_dynamodb::TaskStore;
 
 use crate::local::{Error, create_tables, dynamodb_from_env, unique_name};
+use crate::stream::{Consumer, PollerFigures, PollerPlan, StreamPoller};
 
 pub struct TestStack {
     pub handler: Arc<Handler<MemorySink>>,
     pub store: TaskStore,
     pub table: String,
     pub rollup_table: String,
+    /// task-rollups, fed from the table's stream by [`TestStack::drain`].
+    pub rollups: Arc<task_rollups::Handler>,
+    poller: tokio::sync::Mutex<Option<StreamPoller>>,
 }
 
 impl TestStack {
@@ -33,7 +37,6 @@ impl TestStack {
         let rollup_table = create_tables(&client, &table).await?;
         let config = Config {
             table_name: table.clone(),
-            rollup_table_name: rollup_table.clone(),
             metrics_namespace: "Test/TaskTiming".into(),
             retention_days: 90,
             slow_startup_seconds: None,
@@ -41,10 +44,37 @@ impl TestStack {
         let store = TaskStore::new(client, table.clone()).with_rollup_table(rollup_table.clone());
         Ok(TestStack {
             handler: Arc::new(Handler::new(store.clone(), config, MemorySink::default())),
+            rollups: Arc::new(task_rollups::Handler::new(store.clone())),
             store,
             table,
             rollup_table,
+            poller: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// Uses `client` for task-rollups' DynamoDB calls (one that injects faults on the consumer's side).
+    pub fn with_consumer_client(mut self, client: aws_sdk_dynamodb::Client) -> TestStack {
+        let store = TaskStore::new(client, self.table.clone()).with_rollup_table(self.rollup_table.clone());
+        self.rollups = Arc::new(task_rollups::Handler::new(store));
+        self
+    }
+
+    /// Feeds everything written so far through the stream to task-rollups (the first call fixes the plan).
+    pub async fn drain_with(&self, plan: PollerPlan) -> Result<PollerFigures, Error> {
+        let mut poller = self.poller.lock().await;
+        if poller.is_none() {
+            let consumer = Consumer::InProcess(self.rollups.clone());
+            *poller = Some(StreamPoller::open(self.store.client(), &self.table, consumer, plan).await?);
+        }
+        match poller.as_mut() {
+            Some(poller) => poller.drain().await,
+            None => Err("no poller".into()),
+        }
+    }
+
+    /// [`Self::drain_with`] the deployed mapping's plan: the rollups then hold every write so far.
+    pub async fn drain(&self) -> Result<PollerFigures, Error> {
+        self.drain_with(PollerPlan::PLAIN).await
     }
 
     /// A task-summary handler reading this stack's table, with the given limits and page size.

@@ -11,3 +11,4 @@ pub mod procfs;
 pub mod replay;
 pub mod runtime_api;
 pub mod sizing;
+pub mod stream;

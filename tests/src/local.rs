@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use timing_dynamodb::keys::{FAMILY_INDEX, PARTITION_KEY, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY};
 
@@ -46,7 +46,7 @@ fn string_attribute(name: &str) -> Result<AttributeDefinition, Error> {
         .build()?)
 }
 
-/// Creates the tasks table (idempotent) and waits until it is ACTIVE.
+/// Creates the tasks table (idempotent), with its stream (NEW_AND_OLD_IMAGES) as in infra/.
 pub async fn create_tasks_table(client: &Client, name: &str) -> Result<(), Error> {
     let index = GlobalSecondaryIndex::builder()
         .index_name(FAMILY_INDEX)
@@ -63,6 +63,12 @@ pub async fn create_tasks_table(client: &Client, name: &str) -> Result<(), Error
         .attribute_definitions(string_attribute("createdAt")?)
         .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
         .global_secondary_indexes(index)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()?,
+        )
         .send()
         .await;
     match created {

@@ -1,14 +1,16 @@
-//! Hourly and daily rollups against the local stack: exactly once under duplicates, shuffles, concurrent
-//! workers, invocations that die between their two calls and injected TransactionConflicts; the
-//! DynamoDB calls each delivery costs; summaries from rollups against the exact ones.
+//! Hourly and daily rollups against the local stack, through the table's stream: exactly once under
+//! duplicates, shuffles, concurrent workers and dying invocations on task-events' side, and killed,
+//! duplicated, bisected, partially failed and re-split batches and shard rollovers on task-rollups'; one
+//! DynamoDB request per delivery; summaries from rollups against the exact ones.
 
 use fastrand::Rng;
 use serde_json::{Value, json};
 use task_events::Outcome;
-use task_timing_tests::faults::{Fault, FaultCounts, faulty_dynamodb};
+use task_timing_tests::faults::{Fault, FaultCounts, FaultPlan, dynamodb_with_faults, faulty_dynamodb};
 use task_timing_tests::generator::{Lifecycle, Profile, deliveries, lifecycle};
 use task_timing_tests::harness::{TestStack, deliver};
 use task_timing_tests::replay::{ReplayPlan, expected_rollups, redrive, replay, rollup_violations, scan_rollups};
+use task_timing_tests::stream::{PollerFigures, PollerPlan};
 use timing_domain::request::Limits;
 use timing_domain::timestamp::Timestamp;
 
@@ -30,11 +32,33 @@ fn tasks(seed: u64, count: usize, hours: i64) -> Vec<Lifecycle> {
         .collect()
 }
 
+/// A client whose requests fail as `kinds` at `rate`, at most `limit` times, plus an outage window.
+async fn faulty(rate: f64, kinds: Vec<Fault>, outage: Option<(u64, u64)>, limit: u64, seed: u64) -> FaultyStack {
+    let plan = FaultPlan {
+        rate,
+        transaction_rate: 0.0,
+        kinds,
+        outage,
+        seed,
+        limit,
+    };
+    let (client, counts, _) = dynamodb_with_faults(plan).await.unwrap();
+    (client, counts)
+}
+
+type FaultyStack = (aws_sdk_dynamodb::Client, std::sync::Arc<FaultCounts>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_phase_enters_its_rollup_exactly_once_whatever_the_deliveries_do() {
-    let (client, faults) = faulty_dynamodb(0.25, 41).await.unwrap();
-    let stack = TestStack::with_client(client.clone()).await.unwrap();
-    // Most tasks in one hour, so most transactions touch the same few rollup items.
+async fn every_phase_enters_its_rollup_exactly_once_whatever_the_deliveries_and_batches_do() {
+    // task-events: throttles, 5xx and resets (the SDK retries them); invocations that die after writing.
+    let writer_kinds = vec![Fault::Throttling, Fault::InternalServerError, Fault::ConnectionReset];
+    let (writer, _) = faulty(0.1, writer_kinds, None, u64::MAX, 41).await;
+    // task-rollups: the same, answers lost after the update applied, and an outage long enough to
+    // exhaust the SDK's retries (items fail, the batch reports them and is retried from there).
+    let consumer_kinds = vec![Fault::ProvisionedThroughputExceeded, Fault::ServiceUnavailable, Fault::LostAnswer];
+    let (consumer, consumer_faults) = faulty(0.1, consumer_kinds, Some((40, 9)), 12, 44).await;
+    let stack = TestStack::with_client(writer).await.unwrap().with_consumer_client(consumer);
+    // Most tasks in one hour, so most batches update the same few rollup items.
     let lifecycles = tasks(41, 48, 2);
     let events = deliveries(&mut Rng::with_seed(42), &lifecycles, 3, true);
     let plan = ReplayPlan {
@@ -42,16 +66,29 @@ async fn every_phase_enters_its_rollup_exactly_once_whatever_the_deliveries_do()
         die_rate: 0.15,
         seed: 43,
     };
-    let figures = replay(stack.handler.clone(), events, plan).await.unwrap();
-    // An event whose three invocations all died is a dead letter: redriven, as an operator would.
-    let redriven = redrive(stack.handler.clone(), &figures, plan).await.unwrap();
-    assert!(redriven.dead_letters.is_empty(), "{redriven}");
-    let injected = faults.injected(Fault::TransactionConflict);
-    println!(
-        "replay: {figures}; {injected} conflicts injected in {} transactions",
-        FaultCounts::get(&faults.transactions)
-    );
+    let batches = PollerPlan {
+        shards: 3,
+        batch_size: 12,
+        rollover_every: Some(60),
+        die_rate: 0.25,
+        duplicate_rate: 0.2,
+        bisect: true,
+        seed: 45,
+    };
+    // The stream is read four times while the deliveries go on, so a task's records span batches.
+    let mut consumed = PollerFigures::default();
+    for chunk in events.chunks(events.len() / 4 + 1) {
+        let figures = replay(stack.handler.clone(), chunk.to_vec(), plan).await.unwrap();
+        // An event whose three invocations all died is a dead letter: redriven, as an operator would.
+        let redriven = redrive(stack.handler.clone(), &figures, plan).await.unwrap();
+        assert!(redriven.dead_letters.is_empty(), "{redriven}");
+        println!("replay: {figures}");
+        let drained = stack.drain_with(batches).await.unwrap();
+        println!("stream: {drained}");
+        consumed = drained.merged(&consumed);
+    }
 
+    let client = task_timing_tests::local::dynamodb_from_env().await.unwrap();
     let violations = rollup_violations(
         &expected_rollups(&lifecycles),
         &scan_rollups(&client, &stack.rollup_table).await.unwrap(),
@@ -62,66 +99,39 @@ async fn every_phase_enters_its_rollup_exactly_once_whatever_the_deliveries_do()
         violations.len(),
         violations.join("\n")
     );
-    // The faults really happened, and every injected conflict was retried by the handler.
-    assert!(figures.deaths > 0 && figures.repairs > 0, "{figures}");
-    assert!(injected > 0, "no conflict injected");
-    assert_eq!(figures.rollup_conflicts + redriven.rollup_conflicts, injected);
+    // Every fault the guard must survive happened.
+    assert!(
+        consumed.deaths > 0 && consumed.duplicates > 0 && consumed.bisections > 0 && consumed.rollovers > 0,
+        "{consumed}"
+    );
+    assert!(consumed.partial_failures > 0, "{consumed}");
+    assert!(consumer_faults.injected(Fault::LostAnswer) > 0);
     for ((task, metric), values) in stack.emissions() {
         assert_eq!(values.len(), 1, "{metric} of {task} emitted {} times", values.len());
     }
 }
 
 #[tokio::test]
-async fn a_duplicate_or_stale_delivery_costs_one_call_and_one_that_makes_phases_known_at_most_two() {
+async fn every_delivery_costs_one_request_whatever_its_outcome() {
     let (client, faults) = faulty_dynamodb(0.0, 1).await.unwrap();
     let stack = TestStack::with_client(client).await.unwrap();
     let lifecycles = tasks(51, 12, 1);
     let events = deliveries(&mut Rng::with_seed(52), &lifecycles, 3, true);
-    let mut costs = std::collections::BTreeMap::<(Outcome, bool), Vec<u64>>::new();
+    let mut costs = std::collections::BTreeMap::<Outcome, Vec<u64>>::new();
     for event in &events {
         let before = FaultCounts::get(&faults.requests);
         let response = deliver(&stack.handler, event).await.unwrap();
-        let calls = FaultCounts::get(&faults.requests) - before;
-        let rolled_up = !response.rolled_up.is_empty();
-        costs.entry((response.outcome, rolled_up)).or_default().push(calls);
+        costs
+            .entry(response.outcome)
+            .or_default()
+            .push(FaultCounts::get(&faults.requests) - before);
     }
-    println!("calls per delivery by (outcome, rolled up): {costs:?}");
-    for ((outcome, rolled_up), calls) in &costs {
-        let expected = if *rolled_up { 2 } else { 1 };
-        assert!(
-            calls.iter().all(|c| *c == expected),
-            "{outcome:?} rolled up {rolled_up}: {calls:?}"
-        );
-        // Without a dead invocation there is nothing to repair: only writes roll up.
-        assert!(
-            !rolled_up || *outcome == Outcome::Written,
-            "{outcome:?} rolled something up"
-        );
+    println!("requests per delivery by outcome: {costs:?}");
+    assert_eq!(costs.len(), 3, "written, duplicate and stale all occur: {costs:?}");
+    for (outcome, calls) in &costs {
+        assert!(calls.iter().all(|c| *c == 1), "{outcome:?}: {calls:?}");
     }
-    assert!(costs.contains_key(&(Outcome::Duplicate, false)) && costs.contains_key(&(Outcome::Written, true)));
-
-    // An invocation dies after writing a new task's record: the next delivery of any of its events
-    // (here a duplicate of the same one) repairs the rollup in its second call.
-    let mut extra = tasks(53, 1, 1).remove(0);
-    extra.events.truncate(3);
-    let (written, pending) = stack
-        .handler
-        .write_record(extra.events[2].to_string().as_bytes())
-        .await
-        .unwrap();
-    assert!(written.outcome == Outcome::Written && pending.is_some());
-    let before = FaultCounts::get(&faults.requests);
-    let repair = deliver(&stack.handler, &extra.events[0]).await.unwrap();
-    assert_eq!(
-        (repair.outcome, FaultCounts::get(&faults.requests) - before),
-        (Outcome::Stale, 2)
-    );
-    assert!(repair.rolled_up.contains(&"startup"), "{repair:?}");
-    let again = deliver(&stack.handler, &extra.events[2]).await.unwrap();
-    assert!(
-        again.outcome == Outcome::Duplicate && again.rolled_up.is_empty(),
-        "{again:?}"
-    );
+    assert_eq!(FaultCounts::get(&faults.transactions), 0);
 }
 
 async fn ask(handler: &task_summary::Handler, request: Value) -> Value {
@@ -170,9 +180,10 @@ async fn summaries_from_rollups_agree_with_the_exact_ones_within_their_precision
     let stack = TestStack::new().await.unwrap();
     let lifecycles = tasks(61, 60, 3);
     for task in &lifecycles {
-        // The final event only: the rollups get every phase in one transaction.
+        // The final event only: each task's record knows every phase at once.
         deliver(&stack.handler, task.events.last().unwrap()).await.unwrap();
     }
+    stack.drain().await.unwrap();
     let handler = stack.summary(Limits::default(), Some(5));
     let window = json!({"family": "web", "from": "2026-11-20T09:00:00Z", "to": "2026-11-20T12:00:00Z"});
     let request = |exact: bool| {
@@ -217,31 +228,6 @@ async fn summaries_from_rollups_agree_with_the_exact_ones_within_their_precision
 }
 
 #[tokio::test]
-async fn a_cancelled_transaction_changes_nothing() {
-    let stack = TestStack::new().await.unwrap();
-    let task = tasks(71, 1, 1).remove(0);
-    let last = task.events.last().unwrap();
-    deliver(&stack.handler, last).await.unwrap();
-    let expected = expected_rollups(std::slice::from_ref(&task));
-    let client = task_timing_tests::local::dynamodb_from_env().await.unwrap();
-    let before = scan_rollups(&client, &stack.rollup_table).await.unwrap();
-    assert!(rollup_violations(&expected, &before).is_empty());
-    // The same markers again, as a racing invocation that read the record before the first one's
-    // transaction would: the record's condition fails, and the rollup updates after it in the same
-    // transaction must not stay applied.
-    let record = timing_domain::record::TaskRecord::from_event(
-        timing_domain::event::parse_event(last.to_string().as_bytes()).unwrap(),
-        90,
-    )
-    .unwrap();
-    let markers = timing_domain::rollup::known_markers(&record);
-    let report = stack.store.roll_up(&record, &markers).await.unwrap();
-    assert_eq!((report.transactions, report.rolled_up.len()), (1, 0), "{report:?}");
-    let after = scan_rollups(&client, &stack.rollup_table).await.unwrap();
-    assert_eq!(before, after);
-}
-
-#[tokio::test]
 async fn summaries_over_days_read_day_items_and_hours_only_at_the_edges() {
     let stack = TestStack::new().await.unwrap();
     // 150 tasks over 60 hours from 2026-11-20T09:00: three UTC days, two of them partial.
@@ -249,6 +235,7 @@ async fn summaries_over_days_read_day_items_and_hours_only_at_the_edges() {
     for task in &lifecycles {
         deliver(&stack.handler, task.events.last().unwrap()).await.unwrap();
     }
+    stack.drain().await.unwrap();
     let handler = stack.summary(Limits::default(), None);
     let request = |from: &str, to: &str, exact: bool| json!({"query": "summary", "family": "web", "from": from, "to": to, "groupBy": ["revision"], "exact": exact});
     let rollups = ask(&handler, request("2026-11-20T10:30:00Z", "2026-11-22T15:10:00Z", false)).await;

@@ -3,7 +3,8 @@
 //!
 //! - the input: `event` (ECS Task State Change), `arn`, `timestamp`
 //! - the record: `timing` (phases), `record` (one per task), `metrics` (ledger and EMF document)
-//! - the rollups: `sketch` (log-bucketed histogram), `rollup` (markers, series, deltas)
+//! - the rollups: `sketch` (log-bucketed histogram), `rollup` (markers, series, deltas), `stream` (what a
+//!   write of a record changes in its rollup items)
 //! - the questions: `request` and `token` (task-summary's requests), `query` (what a request reads),
 //!   `stats` (percentiles, Mann–Whitney U, bootstrap)
 
@@ -18,6 +19,7 @@ pub mod request;
 pub mod rollup;
 pub mod sketch;
 pub mod stats;
+pub mod stream;
 pub mod timestamp;
 pub mod timing;
 pub mod token;

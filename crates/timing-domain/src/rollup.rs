@@ -6,6 +6,7 @@
 //! reads 30 day items per series and slot instead of 720 hour items, and hours only for the partial days
 //! at the window's edges.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::record::TaskRecord;
@@ -184,6 +185,36 @@ pub enum Delta {
 }
 
 impl Delta {
+    /// What the delta adds, by attribute of its rollup item (zeros left out): the counts by name,
+    /// a phase's `count`, `sumMs`, `sumSquaresMs` and one attribute per histogram bucket.
+    pub fn fields(&self) -> Vec<(Cow<'static, str>, u128)> {
+        let mut fields: Vec<(Cow<'static, str>, u128)> = match self {
+            Delta::Counts(counts) => vec![
+                ("tasks".into(), counts.tasks.into()),
+                ("started".into(), counts.started.into()),
+                ("stopped".into(), counts.stopped.into()),
+                ("failedToStart".into(), counts.failed_to_start.into()),
+                ("timestampAnomalies".into(), counts.timestamp_anomalies.into()),
+            ],
+            Delta::Phase(rollup) => {
+                let mut fields = vec![
+                    ("count".into(), rollup.count.into()),
+                    ("sumMs".into(), rollup.sum_ms),
+                    ("sumSquaresMs".into(), rollup.sum_squares_ms),
+                ];
+                fields.extend(
+                    rollup
+                        .histogram
+                        .buckets()
+                        .map(|(bucket, count)| (Cow::Owned(bucket.attribute()), u128::from(count))),
+                );
+                fields
+            }
+        };
+        fields.retain(|(_, amount)| *amount > 0);
+        fields
+    }
+
     pub fn merge(&mut self, other: &Delta) {
         match (self, other) {
             (Delta::Counts(mine), Delta::Counts(theirs)) => {

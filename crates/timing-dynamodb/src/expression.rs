@@ -62,6 +62,13 @@ impl Expression {
         placeholder
     }
 
+    /// `#label`, standing for `attribute`: for names that are not alphanumeric, which a placeholder must be.
+    pub fn aliased_name(&mut self, label: &str, attribute: &str) -> String {
+        let placeholder = format!("#{label}");
+        self.names.insert(placeholder.clone(), attribute.to_owned());
+        placeholder
+    }
+
     /// `:label`, holding `value`.
     pub fn value(&mut self, label: &str, value: AttributeValue) -> String {
         let mut placeholder = String::with_capacity(label.len() + 1);

@@ -6,9 +6,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use timing_domain::record::TaskRecord;
 use timing_domain::rollup::{COUNTS_SLOT, Counts, Delta, PhaseRollup, RollupItem};
 use timing_domain::sketch::{Bucket, LogHistogram};
+use timing_domain::stream::Image;
 
 use crate::error::{RollupItemError, StoreError};
-use crate::keys::{METRICS_EMITTED, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY};
+use crate::keys::{METRICS_EMITTED, METRICS_EMITTED_BEFORE, ROLLED_UP, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY, WRITE_ID};
 
 /// A stored item as its record and its `metricsEmitted` ledger (what `TaskStore::get` returns; a
 /// Scan's items too).
@@ -18,6 +19,19 @@ pub fn record_from_item(
     let emitted = string_set(&item, METRICS_EMITTED);
     item.remove(METRICS_EMITTED);
     Ok((serde_dynamo::from_item(item)?, emitted))
+}
+
+/// A record as one side of a stream record: the bookkeeping left out, the markers of the transaction
+/// path kept (see [`Image::legacy_rolled_up`]).
+pub fn image_from_item(mut item: HashMap<String, AttributeValue>) -> Result<Image, StoreError> {
+    let legacy_rolled_up = item.contains_key(ROLLED_UP).then(|| string_set(&item, ROLLED_UP));
+    for bookkeeping in [METRICS_EMITTED, METRICS_EMITTED_BEFORE, ROLLED_UP, WRITE_ID] {
+        item.remove(bookkeeping);
+    }
+    Ok(Image {
+        record: serde_dynamo::from_item(item)?,
+        legacy_rolled_up,
+    })
 }
 
 /// A string-set attribute, empty when absent.

@@ -41,25 +41,13 @@ pub enum WriteOutcome {
     /// This version is newer than the stored one (or the first): the record now reflects it.
     Written {
         previously_emitted: BTreeSet<String>,
-        previously_rolled_up: BTreeSet<String>,
         /// The write landed on an earlier attempt whose answer was lost; this attempt found it.
         recovered: bool,
     },
     /// The stored record already has this version.
-    Duplicate { stored: Option<Box<StoredTask>> },
+    Duplicate,
     /// The stored record has a newer version; this event changed nothing.
-    Stale {
-        stored_version: u64,
-        stored: Option<Box<StoredTask>>,
-    },
-}
-
-/// The record that refused a write, and the rollup markers it carries: what a later delivery
-/// needs to repair a rollup an earlier invocation did not finish.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredTask {
-    pub record: TaskRecord,
-    pub rolled_up: BTreeSet<String>,
+    Stale { stored_version: u64 },
 }
 
 /// One page of records, newest first, and where the next one starts.
@@ -123,6 +111,9 @@ pub fn versioned_update(
             expression.remove(name);
         }
     }
+    // The transaction path's markers: gone with the first write of this path, so the stream consumer
+    // can tell which records that path counted (`timing_domain::stream::Image`).
+    expression.remove(ROLLED_UP);
     // DynamoDB rejects empty sets, so a version with nothing to emit leaves the ledger alone.
     if !ledger.is_empty() {
         expression.add(METRICS_EMITTED, AttributeValue::Ss(ledger.iter().cloned().collect()));
@@ -138,47 +129,29 @@ pub fn versioned_update(
     })
 }
 
-/// Classifies a refused write by the version the refusing record holds, keeping that record. A record
-/// of this very version written under `write_id` is this invocation's own write, found on a retry.
-pub fn refused_outcome(
-    stored: Option<HashMap<String, AttributeValue>>,
-    version: u64,
-    write_id: &str,
-) -> Result<WriteOutcome, serde_dynamo::Error> {
+/// Classifies a refused write by the version the refusing record holds. A record of this very
+/// version written under `write_id` is this invocation's own write, found on a retry.
+pub fn refused_outcome(stored: Option<HashMap<String, AttributeValue>>, version: u64, write_id: &str) -> WriteOutcome {
     let stored_version = stored.as_ref().and_then(|item| number_attribute(item, "version"));
-    let own_write = stored.as_ref().is_some_and(|item| {
-        stored_version == Some(version)
+    if let Some(item) = &stored {
+        let own_write = stored_version == Some(version)
             && item
                 .get(WRITE_ID)
                 .and_then(|id| id.as_s().ok())
-                .is_some_and(|id| id == write_id)
-    });
-    let stored = match stored {
-        None => None,
-        Some(mut item) => {
-            let rolled_up = string_set(&item, ROLLED_UP);
-            if own_write {
-                let mut before = string_set(&item, METRICS_EMITTED_BEFORE);
-                before.remove(NOTHING_EMITTED);
-                return Ok(WriteOutcome::Written {
-                    previously_emitted: before,
-                    previously_rolled_up: rolled_up,
-                    recovered: true,
-                });
-            }
-            for bookkeeping in [METRICS_EMITTED, ROLLED_UP, WRITE_ID, METRICS_EMITTED_BEFORE] {
-                item.remove(bookkeeping);
-            }
-            Some(Box::new(StoredTask {
-                record: serde_dynamo::from_item(item)?,
-                rolled_up,
-            }))
+                .is_some_and(|id| id == write_id);
+        if own_write {
+            let mut before = string_set(item, METRICS_EMITTED_BEFORE);
+            before.remove(NOTHING_EMITTED);
+            return WriteOutcome::Written {
+                previously_emitted: before,
+                recovered: true,
+            };
         }
-    };
-    Ok(match stored_version {
-        Some(stored_version) if stored_version > version => WriteOutcome::Stale { stored_version, stored },
-        _ => WriteOutcome::Duplicate { stored },
-    })
+    }
+    match stored_version {
+        Some(stored_version) if stored_version > version => WriteOutcome::Stale { stored_version },
+        _ => WriteOutcome::Duplicate,
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -201,6 +174,10 @@ impl TaskStore {
     pub fn with_rollup_table(mut self, rollup_table: impl Into<String>) -> Self {
         self.rollup_table = rollup_table.into();
         self
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
@@ -240,7 +217,6 @@ impl TaskStore {
                 let old = output.attributes.unwrap_or_default();
                 Ok(WriteOutcome::Written {
                     previously_emitted: string_set(&old, METRICS_EMITTED),
-                    previously_rolled_up: string_set(&old, ROLLED_UP),
                     recovered: false,
                 })
             }
@@ -251,7 +227,7 @@ impl TaskStore {
                     UpdateItemError::ConditionalCheckFailedException(refusal) => refusal.item,
                     _ => None,
                 };
-                Ok(refused_outcome(stored, record.version, write_id)?)
+                Ok(refused_outcome(stored, record.version, write_id))
             }
             Err(err) => Err(self.error("UpdateItem", err)),
         }
@@ -431,7 +407,8 @@ mod tests {
         assert!(set.contains(&"createdAt") && set.contains(&"version") && set.contains(&"family"));
         assert!(removed.contains(&"startedAt") && removed.contains(&"stopCode") && removed.contains(&"startupSeconds"));
         assert!(!set.contains(&"taskArn") && !removed.contains(&"taskArn"));
-        assert_eq!(set.len() + removed.len(), RECORD_ATTRIBUTES.len() - 1);
+        assert_eq!(removed.last(), Some(&"rolledUp"), "the transaction path's markers go");
+        assert_eq!(set.len() + removed.len() - 1, RECORD_ATTRIBUTES.len() - 1);
         assert_eq!(add_part, "#metricsEmitted :metricsEmitted");
         assert_eq!(
             update.expression.values[":metricsEmitted"],
@@ -461,31 +438,15 @@ mod tests {
             let mut record = pending();
             record.version = version;
             let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record).unwrap();
-            item.insert(ROLLED_UP.into(), AttributeValue::Ss(vec!["task".into()]));
             item.insert(METRICS_EMITTED.into(), AttributeValue::Ss(vec!["TasksStarted".into()]));
-            (item, record)
+            item
         };
-        let (item, record) = stored(7);
-        let task = Some(Box::new(StoredTask {
-            record,
-            rolled_up: BTreeSet::from(["task".to_owned()]),
-        }));
+        assert_eq!(refused_outcome(Some(stored(7)), 7, "w1"), WriteOutcome::Duplicate);
         assert_eq!(
-            refused_outcome(Some(item), 7, "w1").unwrap(),
-            WriteOutcome::Duplicate { stored: task }
+            refused_outcome(Some(stored(9)), 7, "w1"),
+            WriteOutcome::Stale { stored_version: 9 }
         );
-        let (item, _) = stored(9);
-        assert!(matches!(
-            refused_outcome(Some(item), 7, "w1").unwrap(),
-            WriteOutcome::Stale {
-                stored_version: 9,
-                stored: Some(_)
-            }
-        ));
-        assert_eq!(
-            refused_outcome(None, 7, "w1").unwrap(),
-            WriteOutcome::Duplicate { stored: None }
-        );
+        assert_eq!(refused_outcome(None, 7, "w1"), WriteOutcome::Duplicate);
     }
 
     #[test]
@@ -501,32 +462,27 @@ mod tests {
                 METRICS_EMITTED.into(),
                 AttributeValue::Ss(vec!["TasksStarted".into(), "TasksStopped".into()]),
             );
-            item.insert(ROLLED_UP.into(), AttributeValue::Ss(vec!["task".into()]));
             item
         };
         // Our write of version 7 landed; before it only TasksStarted had been emitted.
         assert_eq!(
-            refused_outcome(Some(landed(7, "w1", &["TasksStarted"])), 7, "w1").unwrap(),
+            refused_outcome(Some(landed(7, "w1", &["TasksStarted"])), 7, "w1"),
             WriteOutcome::Written {
                 previously_emitted: BTreeSet::from(["TasksStarted".to_owned()]),
-                previously_rolled_up: BTreeSet::from(["task".to_owned()]),
                 recovered: true,
             }
         );
         // The first write of the task: nothing was emitted before it.
         assert!(matches!(
-            refused_outcome(Some(landed(7, "w1", &["-"])), 7, "w1").unwrap(),
+            refused_outcome(Some(landed(7, "w1", &["-"])), 7, "w1"),
             WriteOutcome::Written { previously_emitted, recovered: true, .. } if previously_emitted.is_empty()
         ));
         // Another invocation's write of the same version is a duplicate; a newer version makes us stale.
-        assert!(matches!(
-            refused_outcome(Some(landed(7, "w2", &["-"])), 7, "w1").unwrap(),
-            WriteOutcome::Duplicate { stored: Some(_) }
-        ));
-        assert!(matches!(
-            refused_outcome(Some(landed(8, "w1", &["-"])), 7, "w1").unwrap(),
-            WriteOutcome::Stale { stored_version: 8, .. }
-        ));
+        assert_eq!(refused_outcome(Some(landed(7, "w2", &["-"])), 7, "w1"), WriteOutcome::Duplicate);
+        assert_eq!(
+            refused_outcome(Some(landed(8, "w1", &["-"])), 7, "w1"),
+            WriteOutcome::Stale { stored_version: 8 }
+        );
     }
 
     #[test]

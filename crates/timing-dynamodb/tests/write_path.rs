@@ -1,21 +1,21 @@
 //! The write path against stubbed DynamoDB answers (aws-smithy-mocks): no services. The record write's
 //! outcomes, the recovery of a write whose answer was lost, the SDK error kept as a source, and the
-//! rollup transaction's retry loop. The moto-backed tests (tests/ crate) still run the real thing.
+//! stream consumer's guarded rollup update. The moto-backed tests (tests/ crate) still run the real thing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::transact_write_items::{TransactWriteItemsError, TransactWriteItemsOutput};
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::error::{ConditionalCheckFailedException, TransactionCanceledException};
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use serde_json::json;
 use timing_domain::event::parse_event;
 use timing_domain::record::TaskRecord;
-use timing_domain::rollup::{Marker, known_markers};
-use timing_dynamodb::keys::{METRICS_EMITTED, METRICS_EMITTED_BEFORE, ROLLED_UP, WRITE_ID};
-use timing_dynamodb::rollup_store::MAX_TRANSACTION_ATTEMPTS;
+use timing_domain::rollup::{COUNTS_SLOT, Granularity, RollupKey, Series};
+use timing_domain::stream::ItemChange;
+use timing_dynamodb::keys::{METRICS_EMITTED, METRICS_EMITTED_BEFORE, WRITE_ID};
+use timing_dynamodb::stream_store::{Applied, Contribution, padded_sequence};
 use timing_dynamodb::task_store::WriteOutcome;
 use timing_dynamodb::{StoreError, TaskStore};
 
@@ -40,7 +40,6 @@ fn stored(version: u64, write_id: &str, emitted_before: &[&str]) -> HashMap<Stri
     item.insert(WRITE_ID.into(), AttributeValue::S(write_id.into()));
     item.insert(METRICS_EMITTED_BEFORE.into(), strings(emitted_before));
     item.insert(METRICS_EMITTED.into(), strings(&["TasksStarted", "TaskStartupTime"]));
-    item.insert(ROLLED_UP.into(), strings(&["task"]));
     item
 }
 
@@ -76,7 +75,6 @@ async fn a_newer_version_is_written_and_the_old_ledger_comes_back() {
         outcome,
         WriteOutcome::Written {
             previously_emitted: set(&["TasksStarted"]),
-            previously_rolled_up: BTreeSet::new(),
             recovered: false
         }
     );
@@ -92,22 +90,15 @@ async fn a_refused_write_is_stale_duplicate_or_our_own_landed_write() {
     };
     assert!(matches!(
         outcome(stored(5, "w9", &["-"])).await,
-        WriteOutcome::Stale {
-            stored_version: 5,
-            stored: Some(_)
-        }
+        WriteOutcome::Stale { stored_version: 5 }
     ));
-    assert!(matches!(
-        outcome(stored(3, "w9", &["-"])).await,
-        WriteOutcome::Duplicate { stored: Some(_) }
-    ));
+    assert_eq!(outcome(stored(3, "w9", &["-"])).await, WriteOutcome::Duplicate);
     // The SDK retried our request after its first answer was lost; the item holds our write of this
     // version: the metrics due are those the ledger lacked before it, not none.
     assert_eq!(
         outcome(stored(3, "w1", &["TasksStarted"])).await,
         WriteOutcome::Written {
             previously_emitted: set(&["TasksStarted"]),
-            previously_rolled_up: set(&["task"]),
             recovered: true
         }
     );
@@ -138,88 +129,73 @@ async fn a_failure_keeps_the_sdk_error_as_its_source() {
     );
 }
 
-fn cancelled(codes: &[&str], stored_markers: Option<&[&str]>) -> TransactWriteItemsError {
-    let reasons = codes.iter().enumerate().map(|(i, code)| {
-        let reason = CancellationReason::builder().code(*code);
-        match (i, stored_markers) {
-            (0, Some(markers)) => reason.item(ROLLED_UP, strings(markers)).build(),
-            _ => reason.build(),
-        }
-    });
-    TransactWriteItemsError::TransactionCanceledException(
-        TransactionCanceledException::builder()
-            .set_cancellation_reasons(Some(reasons.collect()))
-            .build(),
-    )
+fn contribution(sequence: &str, tasks: i128) -> Contribution {
+    Contribution {
+        sequence: padded_sequence(sequence).unwrap(),
+        change: ItemChange {
+            amounts: BTreeMap::from([("tasks".to_owned(), tasks)]),
+            retention_seconds: None,
+        },
+    }
 }
 
-/// The markers each transaction sent asked the record to take, in order.
-fn markers_asked(request: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput) -> Vec<String> {
-    let record_update = request.transact_items()[0].update().unwrap();
-    let mut asked: Vec<String> = record_update.expression_attribute_values().unwrap()[":rolledUp"]
-        .as_ss()
-        .unwrap()
-        .clone();
-    asked.sort();
-    asked
-}
-
-#[tokio::test(start_paused = true)]
-async fn conflicts_are_retried_and_markers_another_invocation_added_are_dropped() {
+fn rollup_key() -> RollupKey {
     let record = record(3);
-    let markers = known_markers(&record);
-    assert_eq!(markers.len(), 6, "{markers:?}");
+    (Series::of(&record, Granularity::Hour).unwrap(), COUNTS_SLOT)
+}
+
+/// The guard a rollup item holds after `sequence` of shard `s1`.
+fn guarded_item(sequence: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([(
+        "applied#s1".to_owned(),
+        AttributeValue::S(padded_sequence(sequence).unwrap()),
+    )])
+}
+
+#[tokio::test]
+async fn a_refused_guard_retries_with_only_the_records_after_the_stored_one() {
     let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = asked.clone();
-    let rule = mock!(Client::transact_write_items)
+    let rule = mock!(Client::update_item)
         .match_requests(move |request| {
-            seen.lock().unwrap().push(markers_asked(request));
+            let values = request.expression_attribute_values().unwrap();
+            seen.lock().unwrap().push(values[":tasks"].as_n().unwrap().clone());
             true
         })
         .sequence()
-        .error(|| cancelled(&["None", "TransactionConflict"], None))
-        .times(2)
-        // Meanwhile another invocation rolled up `task` and `started`.
-        .error(|| cancelled(&["ConditionalCheckFailed", "None"], Some(&["task", "started"])))
-        .output(|| TransactWriteItemsOutput::builder().build())
+        .error(|| refused_by(guarded_item("105")))
+        .output(|| UpdateItemOutput::builder().build())
         .build();
     let store = TaskStore::new(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]), "tasks");
-    let report = store.roll_up(&record, &markers).await.unwrap();
-    assert_eq!((report.transactions, report.conflicts), (4, 2));
-    let names = |markers: &[Marker]| {
-        let mut names: Vec<String> = markers.iter().map(|marker| marker.name().to_owned()).collect();
-        names.sort();
-        names
-    };
-    let all = names(&markers);
-    let rest: Vec<String> = all
-        .iter()
-        .filter(|name| !["task", "started"].contains(&name.as_str()))
-        .cloned()
-        .collect();
-    assert_eq!(*asked.lock().unwrap(), [all.clone(), all.clone(), all, rest.clone()]);
-    assert_eq!(names(&report.rolled_up), rest);
+    let contributions = [contribution("100", 1), contribution("105", 2), contribution("110", 4)];
+    let applied = store.apply_contributions(&rollup_key(), "s1", &contributions).await.unwrap();
+    assert_eq!(applied, Applied::Added { attempts: 1 });
+    // All three, then (105 already applied by an earlier invocation) only 110's.
+    assert_eq!(*asked.lock().unwrap(), ["7", "4"]);
 }
 
-#[tokio::test(start_paused = true)]
-async fn endless_conflicts_give_up_after_the_attempt_limit() {
-    let rule = mock!(Client::transact_write_items)
-        .sequence()
-        .error(|| cancelled(&["None", "TransactionConflict"], None))
-        .repeatedly()
-        .build();
-    let store = TaskStore::new(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]), "tasks");
-    let record = record(3);
-    let err = store.roll_up(&record, &known_markers(&record)).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Dynamo {
-                operation: "TransactWriteItems",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert_eq!(rule.num_calls(), MAX_TRANSACTION_ATTEMPTS as usize);
+#[tokio::test]
+async fn a_batch_already_applied_costs_one_refused_request() {
+    let rule = mock!(Client::update_item).then_error(|| refused_by(guarded_item("110")));
+    let store = TaskStore::new(mock_client!(aws_sdk_dynamodb, [&rule]), "tasks");
+    let contributions = [contribution("100", 1), contribution("110", 4)];
+    let applied = store.apply_contributions(&rollup_key(), "s1", &contributions).await.unwrap();
+    assert_eq!(applied, Applied::AlreadyThere { attempts: 1 });
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_guard_that_refuses_without_moving_on_is_an_error_not_a_loop() {
+    // Stored 090 is below the first record (100): the condition should have held. Something else writes
+    // this guard; retrying would loop.
+    let rule = mock!(Client::update_item).then_error(|| refused_by(guarded_item("90")));
+    let store = TaskStore::new(mock_client!(aws_sdk_dynamodb, [&rule]), "tasks");
+    let err = store
+        .apply_contributions(&rollup_key(), "s1", &[contribution("100", 1)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("applied#s1"), "{err}");
+    let missing = mock!(Client::update_item).then_error(|| refused_by(HashMap::new()));
+    let store = TaskStore::new(mock_client!(aws_sdk_dynamodb, [&missing]), "tasks");
+    assert!(store.apply_contributions(&rollup_key(), "s1", &[contribution("100", 1)]).await.is_err());
 }

@@ -1,5 +1,6 @@
-//! task-events: turns each "ECS Task State Change" into one idempotent record per task and, for the
-//! phases that the write made known for the first time, one EMF document on stdout.
+//! task-events: turns each "ECS Task State Change" into one idempotent record per task (one conditional
+//! UpdateItem per delivery, whatever its outcome) and, for the phases that the write made known for the
+//! first time, one EMF document on stdout. The rollups follow from the records (task-rollups).
 
 use std::io::Write;
 
@@ -8,8 +9,7 @@ use serde::Serialize;
 use timing_domain::event::{EventError, parse_event};
 use timing_domain::metrics::{DEFAULT_NAMESPACE, due_keys, emf_document, ledger_keys};
 use timing_domain::record::TaskRecord;
-use timing_domain::rollup::{Marker, due_markers};
-use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
+use timing_dynamodb::keys::DEFAULT_TABLE_NAME;
 use timing_dynamodb::task_store::WriteOutcome;
 use timing_dynamodb::{StoreError, TaskStore};
 
@@ -18,7 +18,6 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub table_name: String,
-    pub rollup_table_name: String,
     pub metrics_namespace: String,
     pub retention_days: u32,
     /// SLOW_STARTUP_SECONDS: start-ups longer than this count in SlowStartups (the p90 alarm).
@@ -30,7 +29,7 @@ pub struct Config {
 pub struct ConfigError(String);
 
 impl Config {
-    /// Reads TABLE_NAME, ROLLUP_TABLE_NAME, METRICS_NAMESPACE, RETENTION_DAYS and SLOW_STARTUP_SECONDS
+    /// Reads TABLE_NAME, METRICS_NAMESPACE, RETENTION_DAYS and SLOW_STARTUP_SECONDS
     /// through `lookup` (the environment in main).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let retention_days = match lookup("RETENTION_DAYS") {
@@ -62,10 +61,8 @@ impl Config {
             },
         };
         let table_name = lookup("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned());
-        let rollup_table_name = lookup("ROLLUP_TABLE_NAME").unwrap_or_else(|| DEFAULT_ROLLUP_TABLE_NAME.to_owned());
         Ok(Config {
             table_name,
-            rollup_table_name,
             metrics_namespace,
             retention_days,
             slow_startup_seconds,
@@ -150,33 +147,15 @@ pub struct Response {
     pub version: u64,
     /// Metric keys this invocation emitted (empty for duplicates and stale events).
     pub metrics_emitted: Vec<String>,
-    /// Markers this invocation added to the rollups (a duplicate or stale delivery adds those
-    /// an earlier invocation left undone).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub rolled_up: Vec<&'static str>,
-    /// Rollup transactions DynamoDB cancelled for a conflict with another one, then retried.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub rollup_conflicts: u32,
     /// The record write landed on an attempt whose answer was lost; a retry found it (its metrics were
     /// emitted then, once).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub recovered_write: bool,
 }
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
 /// A fresh id for one invocation attempt's record write (see `timing_dynamodb::keys::WRITE_ID`).
 fn new_write_id() -> String {
     format!("{:016x}", fastrand::u64(..))
-}
-
-/// The second step of a delivery: markers known on the record but not yet in the rollups.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PendingRollup {
-    pub record: TaskRecord,
-    pub markers: Vec<Marker>,
 }
 
 pub struct Handler<S: MetricsSink> {
@@ -216,20 +195,9 @@ impl<S: MetricsSink> Handler<S> {
         result
     }
 
-    async fn process(&self, payload: &[u8]) -> Result<Response, HandlerError> {
-        let (mut response, pending) = self.write_record(payload).await?;
-        if let Some(pending) = pending {
-            let report = self.store.roll_up(&pending.record, &pending.markers).await?;
-            response.rolled_up = report.rolled_up.iter().map(|marker| marker.name()).collect();
-            response.rollup_conflicts = report.conflicts;
-        }
-        Ok(response)
-    }
-
-    /// The first step: the versioned write of the record (one DynamoDB call) and the EMF document
-    /// for what it made known. Returns what the rollups still lack, from this record when it was
-    /// written, else from the stored record that refused it (a repair).
-    pub async fn write_record(&self, payload: &[u8]) -> Result<(Response, Option<PendingRollup>), HandlerError> {
+    /// The delivery's one DynamoDB call, the versioned write of the record, and the EMF document for
+    /// what it made known. The rollups follow from the write, through the table's stream (task-rollups).
+    pub async fn process(&self, payload: &[u8]) -> Result<Response, HandlerError> {
         let event = parse_event(payload)?;
         // The metric timestamp is when the state changed (the event time), so a delayed or retried
         // delivery still lands its datapoints on the right minute.
@@ -243,26 +211,13 @@ impl<S: MetricsSink> Handler<S> {
             task_arn: record.task_arn.clone(),
             version: record.version,
             metrics_emitted,
-            rolled_up: Vec::new(),
-            rollup_conflicts: 0,
             recovered_write: false,
         };
-        let pending = |record: TaskRecord, rolled_up: &std::collections::BTreeSet<String>| {
-            let markers = due_markers(&record, rolled_up);
-            (!markers.is_empty()).then_some(PendingRollup { record, markers })
-        };
         Ok(match self.store.write(&record, &ledger, &new_write_id()).await? {
-            WriteOutcome::Duplicate { stored } => (
-                respond(Outcome::Duplicate, Vec::new()),
-                stored.and_then(|stored| pending(stored.record, &stored.rolled_up)),
-            ),
-            WriteOutcome::Stale { stored, .. } => (
-                respond(Outcome::Stale, Vec::new()),
-                stored.and_then(|stored| pending(stored.record, &stored.rolled_up)),
-            ),
+            WriteOutcome::Duplicate => respond(Outcome::Duplicate, Vec::new()),
+            WriteOutcome::Stale { .. } => respond(Outcome::Stale, Vec::new()),
             WriteOutcome::Written {
                 previously_emitted,
-                previously_rolled_up,
                 recovered,
             } => {
                 let due = due_keys(&ledger, &previously_emitted);
@@ -275,11 +230,10 @@ impl<S: MetricsSink> Handler<S> {
                 ) {
                     self.sink.emit(&document.to_line());
                 }
-                let response = Response {
+                Response {
                     recovered_write: recovered,
                     ..respond(Outcome::Written, due.into_iter().collect())
-                };
-                (response, pending(record, &previously_rolled_up))
+                }
             }
         })
     }
@@ -305,7 +259,6 @@ mod tests {
             config,
             Config {
                 table_name: "ecs-task-timing-tasks".into(),
-                rollup_table_name: "ecs-task-timing-rollups".into(),
                 metrics_namespace: "ECS/TaskTiming".into(),
                 retention_days: 90,
                 slow_startup_seconds: None,

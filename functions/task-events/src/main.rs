@@ -16,8 +16,7 @@ async fn main() -> Result<(), Error> {
         .timeout_config(timing_dynamodb::task_store::write_path_timeouts())
         .load()
         .await;
-    let store = TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone())
-        .with_rollup_table(config.rollup_table_name.clone());
+    let store = TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
     let handler = Handler::new(store, config, StdoutSink);
     let handler = &handler;
     // The handler parses the whole invocation body itself, so trailing bytes, an empty body and the

@@ -1,6 +1,6 @@
-//! `Handler::write_record` against stubbed DynamoDB answers (aws-smithy-mocks), no services: what a
-//! delivery emits and leaves for the rollups when its write lands, when the write's answer was lost and
-//! the retry finds it, and when a newer record refuses it.
+//! `Handler::process` against stubbed DynamoDB answers (aws-smithy-mocks), no services: what a delivery
+//! emits when its write lands, when the write's answer was lost and the retry finds it, and when a newer
+//! record refuses it; and that each of them is one DynamoDB request.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -15,7 +15,6 @@ use task_events::{Config, Handler, MetricsSink, Outcome};
 use timing_domain::event::parse_event;
 use timing_domain::metrics::ledger_keys;
 use timing_domain::record::TaskRecord;
-use timing_domain::rollup::known_markers;
 use timing_dynamodb::TaskStore;
 use timing_dynamodb::keys::{METRICS_EMITTED, METRICS_EMITTED_BEFORE, WRITE_ID};
 
@@ -75,7 +74,7 @@ fn refused(item: HashMap<String, AttributeValue>) -> MockResponse<UpdateItemOutp
 }
 
 #[tokio::test]
-async fn a_landed_write_emits_what_the_old_ledger_lacked_and_leaves_every_marker_due() {
+async fn a_landed_write_emits_what_the_old_ledger_lacked_in_one_request() {
     let event = running(3);
     let rule = mock!(Client::update_item).then_output(|| {
         UpdateItemOutput::builder()
@@ -83,7 +82,8 @@ async fn a_landed_write_emits_what_the_old_ledger_lacked_and_leaves_every_marker
             .build()
     });
     let handler = handler(mock_client!(aws_sdk_dynamodb, [&rule]));
-    let (response, pending) = handler.write_record(event.to_string().as_bytes()).await.unwrap();
+    let response = handler.process(event.to_string().as_bytes()).await.unwrap();
+    assert_eq!(rule.num_calls(), 1);
 
     let ledger = ledger_keys(&record_of(&event));
     let due: BTreeSet<String> = ledger.iter().filter(|key| *key != "TasksStarted").cloned().collect();
@@ -95,8 +95,6 @@ async fn a_landed_write_emits_what_the_old_ledger_lacked_and_leaves_every_marker
     assert_eq!(lines.len(), 1);
     let document: Value = serde_json::from_str(&lines[0]).unwrap();
     assert!(document.get("TasksStarted").is_none() && document["TaskStartupTime"] == json!(30.0));
-    let pending = pending.unwrap();
-    assert_eq!(pending.markers, known_markers(&record_of(&event)));
 }
 
 #[tokio::test]
@@ -108,25 +106,22 @@ async fn a_retry_that_finds_its_own_landed_write_emits_once_what_that_write_made
     let rule = mock!(Client::update_item)
         .then_compute_response(move |request| refused(stored(&written, &write_id(request), &["TasksStarted"])));
     let handler = handler(mock_client!(aws_sdk_dynamodb, [&rule]));
-    let (response, pending) = handler.write_record(event.to_string().as_bytes()).await.unwrap();
+    let response = handler.process(event.to_string().as_bytes()).await.unwrap();
+    assert_eq!(rule.num_calls(), 1);
     assert_eq!((response.outcome, response.recovered_write), (Outcome::Written, true));
     assert!(!response.metrics_emitted.is_empty());
     assert!(!response.metrics_emitted.contains(&"TasksStarted".to_owned()));
     assert_eq!(handler.sink().0.lock().unwrap().len(), 1);
-    assert!(pending.is_some());
 }
 
 #[tokio::test]
-async fn a_newer_record_refuses_the_write_emits_nothing_and_leaves_its_own_markers_due() {
+async fn a_newer_record_refuses_the_write_which_emits_nothing_in_one_request() {
     let newer = running(5);
     let rule = mock!(Client::update_item).then_compute_response(move |_| refused(stored(&newer, "another", &["-"])));
     let handler = handler(mock_client!(aws_sdk_dynamodb, [&rule]));
-    let (response, pending) = handler.write_record(running(3).to_string().as_bytes()).await.unwrap();
+    let response = handler.process(running(3).to_string().as_bytes()).await.unwrap();
+    assert_eq!(rule.num_calls(), 1);
     assert_eq!(response.outcome, Outcome::Stale);
     assert!(response.metrics_emitted.is_empty());
     assert!(handler.sink().0.lock().unwrap().is_empty());
-    // The stored record holds no rollup markers: the repair is its markers, from its version.
-    let pending = pending.unwrap();
-    assert_eq!(pending.record.version, 5);
-    assert_eq!(pending.markers, known_markers(&record_of(&running(5))));
 }

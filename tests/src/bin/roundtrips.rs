@@ -1,5 +1,6 @@
-//! Counts the DynamoDB requests task-events sends per event, by outcome and rollup, on the local stack
-//! (an SDK interceptor counts every attempt, retries included). Used by `make bench`.
+//! Counts the DynamoDB requests task-events sends per event, by outcome, and those task-rollups sends per
+//! batch of the stream, on the local stack (an SDK interceptor counts every attempt, retries included).
+//! Used by `make bench`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +13,7 @@ use task_events::{Config, Handler, MemorySink, Outcome};
 use task_timing_tests::generator::{Profile, deliveries, lifecycle};
 use task_timing_tests::local::{Error, create_tables, dynamodb_from_env, unique_name};
 use task_timing_tests::sizing::item_bytes;
+use task_timing_tests::stream::{Consumer, PollerPlan, StreamPoller};
 use timing_dynamodb::TaskStore;
 
 #[derive(Debug, Default, Clone)]
@@ -41,44 +43,58 @@ async fn main() -> Result<(), Error> {
     let client = aws_sdk_dynamodb::Client::from_conf(plain.config().to_builder().interceptor(counter.clone()).build());
     let config = Config {
         table_name: table.clone(),
-        rollup_table_name: rollup_table.clone(),
         metrics_namespace: "Bench".into(),
         retention_days: 90,
         slow_startup_seconds: None,
     };
     let store = TaskStore::new(client, table.clone()).with_rollup_table(rollup_table);
-    let handler = Handler::new(store, config, MemorySink::default());
+    let handler = Handler::new(store.clone(), config, MemorySink::default());
 
     let mut rng = Rng::with_seed(5);
     let tasks: Vec<_> = (0..50)
         .map(|i| lifecycle(&mut rng, &Profile::with_index("bench", 1), 1_795_000_000_000 + i * 1000))
         .collect();
     let stream = deliveries(&mut rng, &tasks, 3, true);
-    // (outcome, whether the delivery rolled something up) -> (deliveries, requests)
-    let mut by_kind: std::collections::BTreeMap<(Outcome, bool), (usize, usize)> = Default::default();
+    // outcome -> (deliveries, requests)
+    let mut by_kind: std::collections::BTreeMap<Outcome, (usize, usize)> = Default::default();
     let deliveries_total = stream.len();
     for event in stream {
         let before = counter.0.load(Ordering::Relaxed);
         let response = handler.handle(event.to_string().as_bytes()).await?;
         let calls = counter.0.load(Ordering::Relaxed) - before;
-        let entry = by_kind
-            .entry((response.outcome, !response.rolled_up.is_empty()))
-            .or_default();
+        let entry = by_kind.entry(response.outcome).or_default();
         entry.0 += 1;
         entry.1 += calls;
     }
     println!("| delivery | events | DynamoDB requests | requests per event |");
     println!("|---|---:|---:|---:|");
-    for ((outcome, rolled_up), (events, calls)) in by_kind {
-        let kind = match (outcome, rolled_up) {
-            (Outcome::Written, true) => "written, made phases known (record write + rollup transaction)",
-            (Outcome::Written, false) => "written, nothing new to roll up",
-            (Outcome::Duplicate, false) => "duplicate",
-            (Outcome::Stale, false) => "stale",
-            (_, true) => "duplicate or stale that repaired a rollup",
-        };
-        println!("| {kind} | {events} | {calls} | {:.2} |", calls as f64 / events as f64);
+    let (mut all_events, mut all_calls) = (0, 0);
+    for (outcome, (events, calls)) in by_kind {
+        println!("| {} | {events} | {calls} | {:.2} |", outcome.as_str(), calls as f64 / events as f64);
+        all_events += events;
+        all_calls += calls;
     }
+    println!(
+        "| every delivery | {all_events} | {all_calls} | {:.2} |",
+        all_calls as f64 / all_events.max(1) as f64
+    );
+    // The consumer's side: the whole stream of those deliveries, in batches of up to 100 as deployed.
+    let before = counter.0.load(Ordering::Relaxed);
+    let consumer = Consumer::InProcess(Arc::new(task_rollups::Handler::new(store)));
+    let mut plan = PollerPlan::PLAIN;
+    plan.seed = 7;
+    let mut poller = StreamPoller::open(&plain, &table, consumer, plan).await?;
+    let figures = poller.drain().await?;
+    let calls = counter.0.load(Ordering::Relaxed) - before;
+    println!();
+    println!("| task-rollups | stream records | batches | UpdateItem requests | requests per delivery |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| 50 tasks of one family-hour | {} | {} | {calls} | {:.2} |",
+        figures.records,
+        figures.invocations,
+        calls as f64 / deliveries_total.max(1) as f64
+    );
     print_sizes(&plain, &table, handler.sink(), deliveries_total).await
 }
 
