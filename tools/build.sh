@@ -17,5 +17,5 @@ else
   arch=--x86-64
   echo "build: the aarch64 target is not installed: x86_64 bootstraps" >&2
 fi
-cargo lambda build --release "$arch" -p task-events -p task-summary
+cargo lambda build --release "$arch" -p task-events -p task-summary -p task-rollups
 cargo build --release -p clock-monitor

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: a generated event stream through the real task-events function under `cargo lambda watch`,
-# then the per-task table read back from DynamoDB. Run by tools/stack.sh, which provides the environment.
+# the table's stream through task-rollups, then the per-task table read back from DynamoDB and summaries
+# from task-summary. Run by tools/stack.sh, which provides the environment.
 set -euo pipefail
 dir=.local/demo
 rm -rf "$dir"
@@ -20,6 +21,10 @@ for event in "$dir"/events/*.json; do
 done
 echo "task-events answered: ${outcomes[written]:-0} written, ${outcomes[duplicate]:-0} duplicate, ${outcomes[stale]:-0} stale."
 echo "EMF documents emitted: $documents, each metric once per task (the function's stdout is in .local/watch.log)."
+# The stream poller of the local stack feeds task-rollups as the writes happen; this drains what is left,
+# so the summaries below (from the rollups) see every task.
+cargo build -q -p task-timing-tests --bin stream_poller
+target/debug/stream_poller drain
 echo
 "$devtool" report "$dir"
 

@@ -1,17 +1,20 @@
-"""make deploy / make destroy: the template, the two functions and the wiring between them, in an
-order that works on a fresh account and on updates.
+"""make deploy / make destroy: the template, the three functions and the wiring between them, in an
+order that works on a fresh account, on updates, and on the upgrade to rollups from the stream.
 
   deploy.py deploy  STACK [Name=Value ...]   stack parameters; on updates, the ones not given keep their values
   deploy.py destroy STACK [--delete-tables]  the tables are kept unless asked (DeletionPolicy Retain)
 
 Deploy:
-  1. the stack, with FunctionsDeployed=true only if both functions already exist (on a fresh account
-     the rule has no target yet: its target and the invoke permission need the function);
+  1. the stack, with FunctionsDeployed=true only if task-events and task-summary already exist (on a fresh
+     account the rule has no target yet: its target and the invoke permission need the function), and
+     RollupsDeployed=true only if task-rollups does (the stream's event source mapping needs it). On the
+     upgrade from the transaction path this update turns the stream on, while the rule keeps its target;
   2. each function with `cargo lambda deploy` (arm64 bootstraps from `cargo lambda build --release
-     --arm64`), its role and environment from the stack's outputs;
+     --arm64`), its role and environment from the stack's outputs: task-rollups first;
   3. what cargo lambda cannot set: JSON logs into the stack's log group, and task-events' failed
      asynchronous invocations (after Lambda's 2 retries) to the dead-letter queue;
-  4. the stack again with FunctionsDeployed=true, if step 1 could not: the rule now targets task-events.
+  4. the stack again with both true, if step 1 could not: the rule targets task-events, and the mapping
+     feeds task-rollups from the oldest record the stream holds (so from the upgrade on, docs/rollups.md).
 Uses the standard AWS environment (AWS_PROFILE, AWS_REGION, ...); AWS_ENDPOINT_URL points it all at a
 local stack (the tests).
 """
@@ -27,7 +30,7 @@ import botocore.exceptions
 from cfnlint.decode import cfn_yaml  # reads the template's !Ref/!Sub tags
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "infra", "template.yaml")
-FUNCTIONS = ("task-events", "task-summary")
+FUNCTIONS = ("task-rollups", "task-events", "task-summary")
 LOCAL = bool(os.environ.get("AWS_ENDPOINT_URL"))
 
 
@@ -66,18 +69,19 @@ def wait(cloudformation, stack, operation):
     waiter.wait(StackName=stack, WaiterConfig={"Delay": 1 if LOCAL else 5, "MaxAttempts": 720})
 
 
-def deploy_stack(cloudformation, stack, given, functions_deployed):
+def deploy_stack(cloudformation, stack, given, functions_deployed, rollups_deployed):
     with open(TEMPLATE, encoding="utf-8") as template:
         body = template.read()
     declared = set(cfn_yaml.load(TEMPLATE)["Parameters"])
     unknown = set(given) - declared
     if unknown:
         sys.exit(f"unknown stack parameters: {', '.join(sorted(unknown))} (infra/template.yaml declares {', '.join(sorted(declared))})")
-    values = dict(given, FunctionsDeployed="true" if functions_deployed else "false")
+    values = dict(given, FunctionsDeployed="true" if functions_deployed else "false",
+                  RollupsDeployed="true" if rollups_deployed else "false")
     parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
     capabilities = ["CAPABILITY_IAM"]
     if not stack_exists(cloudformation, stack):
-        log(f"creating stack {stack} (FunctionsDeployed={values['FunctionsDeployed']})")
+        log(f"creating stack {stack} (FunctionsDeployed={values['FunctionsDeployed']}, RollupsDeployed={values['RollupsDeployed']})")
         cloudformation.create_stack(StackName=stack, TemplateBody=body, Parameters=parameters, Capabilities=capabilities)
         wait(cloudformation, stack, "create")
         return
@@ -85,7 +89,7 @@ def deploy_stack(cloudformation, stack, given, functions_deployed):
     current = {p["ParameterKey"]: p["ParameterValue"]
                for p in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Parameters", [])}
     parameters += [{"ParameterKey": k, "ParameterValue": current[k]} for k in sorted((declared & set(current)) - set(values))]
-    log(f"updating stack {stack} (FunctionsDeployed={values['FunctionsDeployed']})")
+    log(f"updating stack {stack} (FunctionsDeployed={values['FunctionsDeployed']}, RollupsDeployed={values['RollupsDeployed']})")
     try:
         cloudformation.update_stack(StackName=stack, TemplateBody=body, Parameters=parameters, Capabilities=capabilities)
     except botocore.exceptions.ClientError as err:
@@ -110,10 +114,16 @@ def environments(out, lambda_client):
         configuration = lambda_client.get_function_configuration(FunctionName=out["TaskSummaryFunctionName"])
         secret = configuration.get("Environment", {}).get("Variables", {}).get("TOKEN_SECRET")
     return {
-        "task-events": dict(tables, METRICS_NAMESPACE=out["MetricsNamespace"], RETENTION_DAYS=out["RetentionDays"],
+        "task-events": dict(TABLE_NAME=out["TasksTableName"], METRICS_NAMESPACE=out["MetricsNamespace"], RETENTION_DAYS=out["RetentionDays"],
                             SLOW_STARTUP_SECONDS=out["SlowStartupSeconds"]),
         "task-summary": dict(tables, TOKEN_SECRET=secret or secrets.token_urlsafe(48)),
+        "task-rollups": dict(tables),
     }
+
+
+def output_name(binary):
+    """task-rollups -> TaskRollups, as the stack's outputs spell it."""
+    return "".join(part.capitalize() for part in binary.split("-"))
 
 
 def deploy_function(binary, name, role, environment):
@@ -155,22 +165,24 @@ def deploy(stack, assignments):
         if not sep or not key:
             sys.exit(f"stack parameters are Name=Value, got {assignment!r}")
         given[key] = value
-    if "FunctionsDeployed" in given:
-        sys.exit("FunctionsDeployed is set by deploy.py itself")
+    for own in ("FunctionsDeployed", "RollupsDeployed"):
+        if own in given:
+            sys.exit(f"{own} is set by deploy.py itself")
     cloudformation, lambda_client = clients()
     names = {binary: f"{stack}-{binary}" for binary in FUNCTIONS}
-    wired = all(function_exists(lambda_client, name) for name in names.values())
-    deploy_stack(cloudformation, stack, given, functions_deployed=wired)
+    wired = all(function_exists(lambda_client, names[binary]) for binary in ("task-events", "task-summary"))
+    rollups_wired = function_exists(lambda_client, names["task-rollups"])
+    deploy_stack(cloudformation, stack, given, functions_deployed=wired, rollups_deployed=rollups_wired)
     out = outputs(cloudformation, stack)
     env = environments(out, lambda_client)
-    roles = {"task-events": out["TaskEventsRoleArn"], "task-summary": out["TaskSummaryRoleArn"]}
-    groups = {"task-events": out["TaskEventsLogGroupName"], "task-summary": out["TaskSummaryLogGroupName"]}
+    roles = {binary: out[f"{output_name(binary)}RoleArn"] for binary in FUNCTIONS}
+    groups = {binary: out[f"{output_name(binary)}LogGroupName"] for binary in FUNCTIONS}
     for binary, name in names.items():
         deploy_function(binary, name, roles[binary], env[binary])
         configure_function(lambda_client, name, groups[binary],
                            out["DeadLetterQueueArn"] if binary == "task-events" else None)
-    if not wired:
-        deploy_stack(cloudformation, stack, {}, functions_deployed=True)
+    if not (wired and rollups_wired):
+        deploy_stack(cloudformation, stack, {}, functions_deployed=True, rollups_deployed=True)
     out = outputs(cloudformation, stack)
     print(json.dumps(out, indent=2, sort_keys=True))
 

@@ -35,7 +35,7 @@ case "$command" in
     profile_flag=(--release)
     [[ ${DEPLOY_PROFILE:-release} == dev ]] && profile_flag=()
     echo "deploy: cargo lambda build ${profile_flag[*]} $build_flag (both functions)" >&2
-    cargo lambda build "${profile_flag[@]}" "$build_flag" -p task-events -p task-summary >&2
+    cargo lambda build "${profile_flag[@]}" "$build_flag" -p task-events -p task-summary -p task-rollups >&2
     python tools/deploy.py "$@"
     ;;
   destroy)

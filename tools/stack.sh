@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local stack on loopback: moto_server (DynamoDB, CloudWatch), the CBOR bridge in front of moto for
-# aws-sdk-cloudwatch (tools/cloudwatch_bridge.py), the tasks and rollup tables, and `cargo lambda watch`
-# serving both functions (task-events, task-summary). Python tools live in .venv (pinned in tools/requirements.txt).
+# aws-sdk-cloudwatch (tools/cloudwatch_bridge.py), the tasks and rollup tables, `cargo lambda watch`
+# serving the functions (task-events, task-summary, task-rollups), and the stream poller that feeds the
+# tasks table's stream to task-rollups as Lambda's event source mapping would (tests/src/bin/stream_poller.rs).
+# Python tools live in .venv (pinned in tools/requirements.txt).
 #
 #   tools/stack.sh up            start what is not running; print `export NAME=value` lines on stdout
 #   tools/stack.sh down          stop what `up` started
@@ -75,12 +77,23 @@ start_watch() {
   fi
   # Build first so the first invoke does not compile. No --ignore-changes: an emulator reused by a later
   # `make demo` or `make test` must serve the current code.
-  cargo build -q -p task-events -p task-summary >&2
+  cargo build -q -p task-events -p task-summary -p task-rollups >&2
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" \
     >"$STATE/watch.log" 2>&1 &
   echo $! >"$STATE/watch.pid"
   started+=(watch)
   wait_for_port "$LAMBDA_INVOKE_PORT" 120 "cargo lambda watch" "$STATE/watch.log"
+}
+
+start_poller() {
+  if [[ -f $STATE/poller.pid ]] && kill -0 "$(cat "$STATE/poller.pid")" 2>/dev/null; then
+    log "reusing the stream poller already running"
+    return
+  fi
+  cargo build -q -p task-timing-tests --bin stream_poller >&2
+  setsid "${CARGO_TARGET_DIR:-$ROOT/target}/debug/stream_poller" follow >"$STATE/poller.log" 2>&1 &
+  echo $! >"$STATE/poller.pid"
+  started+=(poller)
 }
 
 create_tables() {
@@ -101,6 +114,7 @@ up() {
   start_bridge
   create_tables
   start_watch
+  start_poller
 }
 
 print_exports() {
@@ -117,6 +131,7 @@ case "${1:-}" in
     print_exports
     ;;
   down)
+    stop poller
     stop watch
     stop bridge
     stop moto

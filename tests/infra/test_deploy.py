@@ -21,7 +21,8 @@ OUTPUT_KEYS = {
     "TasksTableName", "TasksTableArn", "RollupTableName", "RollupTableArn", "DeadLetterQueueUrl", "DeadLetterQueueArn",
     "RuleName", "RuleArn", "TaskEventsFunctionName", "TaskSummaryFunctionName", "TaskEventsRoleArn", "TaskSummaryRoleArn",
     "TaskEventsLogGroupName", "TaskSummaryLogGroupName", "ClockMonitorPolicyArn", "DashboardName", "MetricsNamespace",
-    "RetentionDays", "SlowStartupSeconds",
+    "RetentionDays", "SlowStartupSeconds", "TaskRollupsFunctionName", "TaskRollupsRoleArn", "TaskRollupsLogGroupName",
+    "TasksStreamArn", "StreamFailureQueueUrl",
 }
 
 
@@ -46,7 +47,7 @@ def test_first_deploy_creates_everything_and_wires_the_rule_last(aws, deployed):
     assert set(out) == OUTPUT_KEYS
     assert out["TasksTableName"] == f"{deployed}-tasks" and out["TaskEventsFunctionName"] == f"{deployed}-task-events"
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in aws("cloudformation").describe_stacks(StackName=deployed)["Stacks"][0]["Parameters"]}
-    assert parameters["FunctionsDeployed"] == "true"
+    assert parameters["FunctionsDeployed"] == parameters["RollupsDeployed"] == "true"
 
     events = aws("events")
     pattern = json.loads(events.describe_rule(Name=out["RuleName"])["EventPattern"])
@@ -63,13 +64,25 @@ def test_first_deploy_creates_everything_and_wires_the_rule_last(aws, deployed):
     assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == out["RuleArn"]
 
 
+def test_the_stream_feeds_task_rollups(aws, deployed):
+    _, out = outputs_of(aws, deployed)
+    dynamodb = aws("dynamodb")
+    stream = dynamodb.describe_table(TableName=out["TasksTableName"])["Table"]["StreamSpecification"]
+    assert stream == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    [mapping] = aws("lambda").list_event_source_mappings(FunctionName=out["TaskRollupsFunctionName"])["EventSourceMappings"]
+    assert mapping["EventSourceArn"] == out["TasksStreamArn"]
+    assert mapping["BatchSize"] == 100
+
+
 def test_functions_have_their_role_environment_logs_and_failure_destination(aws, deployed):
     _, out = outputs_of(aws, deployed)
     lambda_client = aws("lambda")
     expected = {
         "task-events": (128, 30, out["TaskEventsRoleArn"], out["TaskEventsLogGroupName"], {
-            "TABLE_NAME": out["TasksTableName"], "ROLLUP_TABLE_NAME": out["RollupTableName"],
+            "TABLE_NAME": out["TasksTableName"],
             "METRICS_NAMESPACE": "ECS/TaskTiming", "RETENTION_DAYS": "90", "SLOW_STARTUP_SECONDS": "45"}),
+        "task-rollups": (128, 60, out["TaskRollupsRoleArn"], out["TaskRollupsLogGroupName"], {
+            "TABLE_NAME": out["TasksTableName"], "ROLLUP_TABLE_NAME": out["RollupTableName"]}),
         "task-summary": (512, 60, out["TaskSummaryRoleArn"], out["TaskSummaryLogGroupName"], {
             "TABLE_NAME": out["TasksTableName"], "ROLLUP_TABLE_NAME": out["RollupTableName"]}),
     }
@@ -107,17 +120,18 @@ def test_tables_queue_logs_dashboard_and_roles(aws, deployed, template):
     assert attributes["MessageRetentionPeriod"] == "1209600"
 
     groups = {g["logGroupName"]: g.get("retentionInDays") for g in aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{deployed}-")["logGroups"]}
-    assert groups == {out["TaskEventsLogGroupName"]: 30, out["TaskSummaryLogGroupName"]: 30}
+    assert groups == {out["TaskEventsLogGroupName"]: 30, out["TaskSummaryLogGroupName"]: 30, out["TaskRollupsLogGroupName"]: 30}
 
     body = json.loads(aws("cloudwatch").get_dashboard(DashboardName=out["DashboardName"])["DashboardBody"])
     text = json.dumps(body)
     for needed in ["TaskStartupTime", "'p50'", "'p90'", "ImagePullTime", "TasksStarted", "TasksStopped", "TasksFailedToStart",
                    "TimestampAnomalies", "Throttles", "ApproximateNumberOfMessagesVisible", f"{deployed}-dead-letters",
-                   "ClusterName,TaskFamily,TaskRevision", f"alarm:{deployed}-startup-p90"]:
+                   "ClusterName,TaskFamily,TaskRevision", f"alarm:{deployed}-startup-p90", "IteratorAge",
+                   f"{deployed}-task-rollups", f"alarm:{deployed}-rollups-behind", f"alarm:{deployed}-stream-failures"]:
         assert needed in text, needed
 
     iam = aws("iam")
-    for key in ("TaskEventsRoleArn", "TaskSummaryRoleArn"):
+    for key in ("TaskEventsRoleArn", "TaskSummaryRoleArn", "TaskRollupsRoleArn"):
         role = out[key].rsplit("/", 1)[1]
         [policy] = iam.list_role_policies(RoleName=role)["PolicyNames"]
         document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
@@ -127,7 +141,9 @@ def test_tables_queue_logs_dashboard_and_roles(aws, deployed, template):
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert all("*" not in action for action in actions), statement
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            assert resources == ["*"] and all(a.startswith("xray:") for a in actions) or "*" not in resources, statement
+            # Only actions without resource-level permissions get "*".
+            unscoped = all(a.startswith("xray:") or a == "dynamodb:ListStreams" for a in actions)
+            assert resources == ["*"] and unscoped or "*" not in resources, statement
         assert iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
 
 
@@ -156,6 +172,7 @@ def test_destroy_keeps_the_tables_unless_asked(aws):
     assert not [f for f in names if f["FunctionName"].startswith(f"{stack}-")]
     tables = aws("dynamodb").list_tables()["TableNames"]
     assert {f"{stack}-tasks", f"{stack}-rollups"} <= set(tables)
+    assert not aws("lambda").list_event_source_mappings(FunctionName=f"{stack}-task-rollups")["EventSourceMappings"]
     for table in (f"{stack}-tasks", f"{stack}-rollups"):
         aws("dynamodb").delete_table(TableName=table)
 
@@ -167,7 +184,8 @@ def resources_of(template, kind):
 def test_template_alarms_cover_startup_dead_letters_errors_and_clocks(template):
     alarms = resources_of(template, "AWS::CloudWatch::Alarm")
     assert set(alarms) == {"StartupP90Alarm", "DeadLetterAlarm", "TaskEventsErrorsAlarm", "TaskSummaryErrorsAlarm",
-                           "ClockErrorBoundAlarm", "ClockNotSynchronizedAlarm"}
+                           "ClockErrorBoundAlarm", "ClockNotSynchronizedAlarm", "RollupStreamIteratorAgeAlarm",
+                           "StreamFailureAlarm"}
     startup = alarms["StartupP90Alarm"]["Properties"]
     [query] = startup["Metrics"]
     assert "AVG(SlowStartups)" in str(query["Expression"]) and "GROUP BY ClusterName, TaskFamily" in str(query["Expression"])
@@ -176,6 +194,16 @@ def test_template_alarms_cover_startup_dead_letters_errors_and_clocks(template):
     assert (dead["Namespace"], dead["MetricName"], dead["Threshold"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"Ref": "DeadLetterAlarmDepth"})
     for name in ("TaskEventsErrorsAlarm", "TaskSummaryErrorsAlarm"):
         assert (alarms[name]["Properties"]["MetricName"], alarms[name]["Properties"]["Threshold"]) == ("Errors", 0)
+    behind = alarms["RollupStreamIteratorAgeAlarm"]["Properties"]
+    assert (behind["MetricName"], behind["Statistic"]) == ("IteratorAge", "Maximum")
+    failures = alarms["StreamFailureAlarm"]["Properties"]
+    assert failures["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["StreamFailureQueue", "QueueName"]}
+    # The mapping as the exactly-once guard needs it (docs/rollups.md): the shard named, one batch per shard.
+    mapping = resources_of(template, "AWS::Lambda::EventSourceMapping")["RollupStreamMapping"]["Properties"]
+    assert (mapping["ParallelizationFactor"], mapping["FunctionResponseTypes"], mapping["BisectBatchOnFunctionError"]) == \
+        (1, ["ReportBatchItemFailures"], True)
+    assert mapping["TumblingWindowInSeconds"] > 0
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}
     # The threshold the alarm documents is the one task-events compares with.
     assert template["Outputs"]["SlowStartupSeconds"]["Value"] == {"Ref": "StartupP90AlarmSeconds"}
 

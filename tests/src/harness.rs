@@ -12,7 +12,7 @@ use timing_domain::request::Limits;
 use timing_domain::token::TokenKey;
 use timing_dynamodb::TaskStore;
 
-use crate::local::{Error, create_tables, dynamodb_from_env, unique_name};
+use crate::local::{Error, create_tables_with_stream, dynamodb_from_env, unique_name};
 use crate::stream::{Consumer, PollerFigures, PollerPlan, StreamPoller};
 
 pub struct TestStack {
@@ -33,8 +33,17 @@ impl TestStack {
 
     /// The same, with a client of the caller's (one that injects faults, or counts requests).
     pub async fn with_client(client: aws_sdk_dynamodb::Client) -> Result<TestStack, Error> {
+        Self::build(client, true).await
+    }
+
+    /// New tables as a stack from before the stream had them: the tasks table without its stream.
+    pub async fn without_stream() -> Result<TestStack, Error> {
+        Self::build(dynamodb_from_env().await?, false).await
+    }
+
+    async fn build(client: aws_sdk_dynamodb::Client, stream: bool) -> Result<TestStack, Error> {
         let table = unique_name("test-tasks");
-        let rollup_table = create_tables(&client, &table).await?;
+        let rollup_table = create_tables_with_stream(&client, &table, stream).await?;
         let config = Config {
             table_name: table.clone(),
             metrics_namespace: "Test/TaskTiming".into(),

@@ -48,6 +48,11 @@ fn string_attribute(name: &str) -> Result<AttributeDefinition, Error> {
 
 /// Creates the tasks table (idempotent), with its stream (NEW_AND_OLD_IMAGES) as in infra/.
 pub async fn create_tasks_table(client: &Client, name: &str) -> Result<(), Error> {
+    create_tasks_table_with_stream(client, name, true).await
+}
+
+/// The same, with the stream or without it (the table of a stack from before the stream, for the upgrade).
+pub async fn create_tasks_table_with_stream(client: &Client, name: &str, stream: bool) -> Result<(), Error> {
     let index = GlobalSecondaryIndex::builder()
         .index_name(FAMILY_INDEX)
         .key_schema(key("family", KeyType::Hash)?)
@@ -63,12 +68,15 @@ pub async fn create_tasks_table(client: &Client, name: &str) -> Result<(), Error
         .attribute_definitions(string_attribute("createdAt")?)
         .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
         .global_secondary_indexes(index)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()?,
-        )
+        .set_stream_specification(match stream {
+            true => Some(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()?,
+            ),
+            false => None,
+        })
         .send()
         .await;
     match created {
@@ -111,7 +119,12 @@ pub async fn create_rollup_table(client: &Client, name: &str) -> Result<(), Erro
 
 /// The tasks table and its rollup table (`<name>-rollups`), both created; returns the rollup table's name.
 pub async fn create_tables(client: &Client, name: &str) -> Result<String, Error> {
-    create_tasks_table(client, name).await?;
+    create_tables_with_stream(client, name, true).await
+}
+
+/// [`create_tables`], the tasks table with its stream or without it.
+pub async fn create_tables_with_stream(client: &Client, name: &str, stream: bool) -> Result<String, Error> {
+    create_tasks_table_with_stream(client, name, stream).await?;
     let rollups = format!("{name}-rollups");
     create_rollup_table(client, &rollups).await?;
     Ok(rollups)

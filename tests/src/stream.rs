@@ -152,9 +152,9 @@ pub struct StreamPoller {
 fn shard_of(record: &EventRecord, shards: usize) -> usize {
     // FNV-1a of the key: stable across runs, so a task stays on its shard.
     let key = serde_json::to_string(&record.change.keys).unwrap_or_default();
-    let hash = key
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
     (hash % shards.max(1) as u64) as usize
 }
 
@@ -171,7 +171,10 @@ fn shard_name(index: usize, generation: usize) -> String {
 fn event_record(record: aws_sdk_dynamodbstreams::types::Record, stream_arn: &str) -> EventRecord {
     let mut event = EventRecord::default();
     event.event_id = record.event_id.unwrap_or_default();
-    event.event_name = record.event_name.map(|name| name.as_str().to_owned()).unwrap_or_default();
+    event.event_name = record
+        .event_name
+        .map(|name| name.as_str().to_owned())
+        .unwrap_or_default();
     event.event_source = record.event_source;
     event.event_version = record.event_version;
     event.aws_region = record.aws_region.unwrap_or_default();
@@ -233,7 +236,9 @@ impl StreamPoller {
             streams,
             stream_arn,
             iterator,
-            shards: (0..plan.shards.max(1)).map(|i| (shard_name(i, 0), VecDeque::new())).collect(),
+            shards: (0..plan.shards.max(1))
+                .map(|i| (shard_name(i, 0), VecDeque::new()))
+                .collect(),
             generation: 0,
             read_since_rollover: 0,
             consumer,
@@ -293,7 +298,10 @@ impl StreamPoller {
             for (index, (_, queue)) in self.shards.iter_mut().enumerate() {
                 let queue = std::mem::take(queue);
                 let (consumer, plan, arn) = (self.consumer.clone(), self.plan, self.stream_arn.clone());
-                let seed = plan.seed.wrapping_mul(31).wrapping_add((index + self.figures.invocations) as u64);
+                let seed = plan
+                    .seed
+                    .wrapping_mul(31)
+                    .wrapping_add((index + self.figures.invocations) as u64);
                 workers.spawn(process_shard(queue, consumer, plan, arn, seed));
             }
             while let Some(done) = workers.join_next().await {

@@ -10,6 +10,7 @@ use serde_json::Value;
 use task_timing_tests::harness::{fixture, repo_root, with_task_suffix};
 use task_timing_tests::local::{dynamodb_from_env, unique_name};
 use task_timing_tests::runtime_api::{Answer, RuntimeApi, spawn, stop};
+use task_timing_tests::stream::{Consumer, PollerPlan, StreamPoller};
 use timing_domain::event::MAX_EVENT_BYTES;
 use timing_dynamodb::TaskStore;
 use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
@@ -226,8 +227,8 @@ async fn bootstraps_judge_the_whole_invocation_body() {
     assert_eq!(answers[3], Answer::Response);
 }
 
-#[test]
-fn summary_queries_through_the_lambda_runtime() {
+#[tokio::test]
+async fn summary_queries_through_the_lambda_runtime() {
     // A family of its own, so the figures are exact whatever else the shared table holds.
     let unique = unique_name("e2e").replace('-', "");
     let family = format!("checkout{}", &unique[unique.len() - 12..]);
@@ -236,6 +237,17 @@ fn summary_queries_through_the_lambda_runtime() {
         "arn:aws:ecs:eu-west-1:123456789012:task-definition/{family}:14"
     ));
     assert_eq!(invoke(&stopped).unwrap()["outcome"], "written");
+    // The rollups follow through the stream: task-rollups through `cargo lambda invoke`, as the local
+    // stack's poller does (it may apply the same records too: each is applied once).
+    let port = std::env::var("LAMBDA_INVOKE_PORT").unwrap();
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| DEFAULT_TABLE_NAME.to_owned());
+    let client = dynamodb_from_env().await.unwrap();
+    let consumer = Consumer::CargoLambda { port };
+    let mut poller = StreamPoller::open(&client, &table, consumer, PollerPlan::PLAIN)
+        .await
+        .unwrap();
+    let drained = poller.drain().await.unwrap();
+    assert!(drained.records >= 1 && drained.batches_applied >= 1, "{drained}");
     let task_id = stopped["detail"]["taskArn"]
         .as_str()
         .unwrap()

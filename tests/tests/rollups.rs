@@ -55,9 +55,16 @@ async fn every_phase_enters_its_rollup_exactly_once_whatever_the_deliveries_and_
     let (writer, _) = faulty(0.1, writer_kinds, None, u64::MAX, 41).await;
     // task-rollups: the same, answers lost after the update applied, and an outage long enough to
     // exhaust the SDK's retries (items fail, the batch reports them and is retried from there).
-    let consumer_kinds = vec![Fault::ProvisionedThroughputExceeded, Fault::ServiceUnavailable, Fault::LostAnswer];
+    let consumer_kinds = vec![
+        Fault::ProvisionedThroughputExceeded,
+        Fault::ServiceUnavailable,
+        Fault::LostAnswer,
+    ];
     let (consumer, consumer_faults) = faulty(0.1, consumer_kinds, Some((40, 9)), 12, 44).await;
-    let stack = TestStack::with_client(writer).await.unwrap().with_consumer_client(consumer);
+    let stack = TestStack::with_client(writer)
+        .await
+        .unwrap()
+        .with_consumer_client(consumer);
     // Most tasks in one hour, so most batches update the same few rollup items.
     let lifecycles = tasks(41, 48, 2);
     let events = deliveries(&mut Rng::with_seed(42), &lifecycles, 3, true);

@@ -12,30 +12,46 @@ use crate::rollup::{Delta, Marker, RollupKey, deltas, known_markers, rollup_rete
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     pub record: TaskRecord,
-    /// The markers of the transaction write path (before the stream): present on records that
-    /// path wrote, until the stream path's first write removes them.
-    pub legacy_rolled_up: Option<BTreeSet<String>>,
+    /// Written by the stream path's task-events (it marks its writes), whose records the consumer counts.
+    /// A record the transaction path wrote last counts what that path's transactions added.
+    pub stream_path: bool,
+    /// The transaction path's markers on the record (empty on records it never rolled up).
+    pub legacy_rolled_up: BTreeSet<String>,
 }
 
 impl Image {
+    /// A record written by the stream path.
     pub fn new(record: TaskRecord) -> Image {
         Image {
             record,
-            legacy_rolled_up: None,
+            stream_path: true,
+            legacy_rolled_up: BTreeSet::new(),
         }
     }
 
-    /// What this record has put into the rollups: every marker it knows, or, for a record of the
-    /// transaction path, the markers that path's transactions added.
+    /// A record the transaction path wrote last, with the markers its transactions added.
+    pub fn legacy(record: TaskRecord, rolled_up: &[&str]) -> Image {
+        Image {
+            record,
+            stream_path: false,
+            legacy_rolled_up: rolled_up.iter().map(|marker| (*marker).to_owned()).collect(),
+        }
+    }
+
+    fn markers_in(&self, names: &BTreeSet<String>) -> Vec<Marker> {
+        known_markers(&self.record)
+            .into_iter()
+            .filter(|marker| names.contains(marker.name()))
+            .collect()
+    }
+
+    /// What this record has put into the rollups: every marker it knows (stream path), or the markers
+    /// the transaction path's transactions added.
     pub fn contribution(&self) -> BTreeMap<RollupKey, Delta> {
-        let markers: Vec<Marker> = match &self.legacy_rolled_up {
-            None => known_markers(&self.record),
-            Some(rolled_up) => known_markers(&self.record)
-                .into_iter()
-                .filter(|marker| rolled_up.contains(marker.name()))
-                .collect(),
-        };
-        deltas(&self.record, &markers)
+        match self.stream_path {
+            true => deltas(&self.record, &known_markers(&self.record)),
+            false => deltas(&self.record, &self.markers_in(&self.legacy_rolled_up)),
+        }
     }
 }
 
@@ -49,6 +65,8 @@ pub enum Removal {
 }
 
 /// One stream record, as the rollups see it.
+// One lives at a time, per stream record: boxing the images would only add allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamChange {
     Insert(Image),
@@ -87,33 +105,43 @@ impl ItemChange {
     }
 }
 
-fn signed(changes: &mut BTreeMap<RollupKey, ItemChange>, image: &Image, sign: i128) {
+fn signed(
+    changes: &mut BTreeMap<RollupKey, ItemChange>,
+    image: &Image,
+    deltas: BTreeMap<RollupKey, Delta>,
+    sign: i128,
+) {
     let retention = rollup_retention_seconds(&image.record);
-    for (key, delta) in image.contribution() {
+    for (key, delta) in deltas {
         changes.entry(key).or_default().add(&delta, sign, retention);
     }
 }
 
 /// What `change` does to each rollup item; items it leaves as they are are absent.
 ///
-/// A write of the transaction path (the new image carries its markers) changes nothing here: its
-/// own transaction adds to the rollups. Its first write of a record the stream path already counted
-/// re-adds every marker, so that record's contribution is taken back.
+/// `contribution(new) − contribution(old)`, less what a transaction of the transaction path added itself
+/// (the markers that joined the record's `rolledUp`): during an upgrade both paths may write a task.
 pub fn item_changes(change: &StreamChange) -> BTreeMap<RollupKey, ItemChange> {
     let mut changes = BTreeMap::new();
     match change {
-        StreamChange::Insert(new) if new.legacy_rolled_up.is_none() => signed(&mut changes, new, 1),
-        StreamChange::Insert(_) => {}
-        StreamChange::Modify { old, new } => match (&old.legacy_rolled_up, &new.legacy_rolled_up) {
-            (_, None) => {
-                signed(&mut changes, new, 1);
-                signed(&mut changes, old, -1);
-            }
-            (None, Some(_)) => signed(&mut changes, old, -1),
-            (Some(_), Some(_)) => {}
-        },
-        StreamChange::Remove { by: Removal::Expired, .. } => {}
-        StreamChange::Remove { old, by: Removal::Deleted } => signed(&mut changes, old, -1),
+        StreamChange::Insert(new) => signed(&mut changes, new, new.contribution(), 1),
+        StreamChange::Modify { old, new } => {
+            signed(&mut changes, new, new.contribution(), 1);
+            signed(&mut changes, old, old.contribution(), -1);
+            let added: BTreeSet<String> = new
+                .legacy_rolled_up
+                .difference(&old.legacy_rolled_up)
+                .cloned()
+                .collect();
+            signed(&mut changes, new, deltas(&new.record, &new.markers_in(&added)), -1);
+        }
+        StreamChange::Remove {
+            by: Removal::Expired, ..
+        } => {}
+        StreamChange::Remove {
+            old,
+            by: Removal::Deleted,
+        } => signed(&mut changes, old, old.contribution(), -1),
     }
     changes.retain(|_, change| {
         change.amounts.retain(|_, amount| *amount != 0);
@@ -162,7 +190,10 @@ mod tests {
     }
 
     fn amounts(pairs: &[(&str, i128)]) -> BTreeMap<String, i128> {
-        pairs.iter().map(|(name, amount)| ((*name).to_owned(), *amount)).collect()
+        pairs
+            .iter()
+            .map(|(name, amount)| ((*name).to_owned(), *amount))
+            .collect()
     }
 
     #[test]
@@ -181,7 +212,10 @@ mod tests {
     fn a_modify_adds_only_what_became_known() {
         let old = pending();
         let new = running("2026-11-22T10:00:20Z");
-        let changes = item_changes(&StreamChange::Modify { old: old.clone(), new: new.clone() });
+        let changes = item_changes(&StreamChange::Modify {
+            old: old.clone(),
+            new: new.clone(),
+        });
         // Hour: tasks slot gains `started`; startup 20 s, imagePull 5 s... each a new phase slot.
         let counts = &changes[&key(&new, Granularity::Hour, COUNTS_SLOT)];
         assert_eq!(counts.amounts, amounts(&[("started", 1)]));
@@ -189,7 +223,12 @@ mod tests {
         let bucket = crate::sketch::Bucket::of_millis(20_000).attribute();
         assert_eq!(
             startup.amounts,
-            amounts(&[("count", 1), ("sumMs", 20_000), ("sumSquaresMs", 400_000_000), (&bucket, 1)])
+            amounts(&[
+                ("count", 1),
+                ("sumMs", 20_000),
+                ("sumSquaresMs", 400_000_000),
+                (&bucket, 1)
+            ])
         );
         // The same write seen again changes nothing: old and new are the same record.
         assert!(item_changes(&StreamChange::Modify { old: new.clone(), new }).is_empty());
@@ -199,14 +238,22 @@ mod tests {
     fn a_phase_whose_value_changed_moves_bucket() {
         let old = running("2026-11-22T10:00:20Z");
         let new = running("2026-11-22T10:00:40Z");
-        let changes = item_changes(&StreamChange::Modify { old: old.clone(), new: new.clone() });
+        let changes = item_changes(&StreamChange::Modify {
+            old: old.clone(),
+            new: new.clone(),
+        });
         let startup = &changes[&key(&new, Granularity::Day, "startup")];
         let from = crate::sketch::Bucket::of_millis(20_000).attribute();
         let to = crate::sketch::Bucket::of_millis(40_000).attribute();
         // 40² − 20² = 1200 s² = 1.2e9 ms².
         assert_eq!(
             startup.amounts,
-            amounts(&[("sumMs", 20_000), ("sumSquaresMs", 1_200_000_000), (&from, -1), (&to, 1)])
+            amounts(&[
+                ("sumMs", 20_000),
+                ("sumSquaresMs", 1_200_000_000),
+                (&from, -1),
+                (&to, 1)
+            ])
         );
         assert!(!changes.contains_key(&key(&new, Granularity::Day, COUNTS_SLOT)));
     }
@@ -217,7 +264,10 @@ mod tests {
         let mut new = old.clone();
         new.record.revision = 4;
         new.record.version = 4;
-        let changes = item_changes(&StreamChange::Modify { old: old.clone(), new: new.clone() });
+        let changes = item_changes(&StreamChange::Modify {
+            old: old.clone(),
+            new: new.clone(),
+        });
         let counts = |image: &Image| changes[&key(image, Granularity::Hour, COUNTS_SLOT)].amounts.clone();
         assert_eq!(counts(&old), amounts(&[("started", -1), ("tasks", -1)]));
         assert_eq!(counts(&new), amounts(&[("started", 1), ("tasks", 1)]));
@@ -226,9 +276,15 @@ mod tests {
     #[test]
     fn expiry_keeps_the_task_and_a_delete_takes_it_back() {
         let old = running("2026-11-22T10:00:20Z");
-        let expired = StreamChange::Remove { old: old.clone(), by: Removal::Expired };
+        let expired = StreamChange::Remove {
+            old: old.clone(),
+            by: Removal::Expired,
+        };
         assert!(item_changes(&expired).is_empty());
-        let deleted = item_changes(&StreamChange::Remove { old: old.clone(), by: Removal::Deleted });
+        let deleted = item_changes(&StreamChange::Remove {
+            old: old.clone(),
+            by: Removal::Deleted,
+        });
         let inserted = item_changes(&StreamChange::Insert(old));
         assert_eq!(deleted.len(), inserted.len());
         for (key, change) in &inserted {
@@ -239,31 +295,69 @@ mod tests {
 
     #[test]
     fn records_of_the_transaction_path_count_what_their_transactions_added() {
-        let legacy = |image: Image, markers: &[&str]| Image {
-            legacy_rolled_up: Some(markers.iter().map(|m| (*m).to_owned()).collect()),
-            ..image
-        };
-        // The old path wrote and rolled up `task` only; the stream path's write makes it RUNNING.
-        let old = legacy(pending(), &["task"]);
+        let legacy = |image: Image, markers: &[&str]| Image::legacy(image.record, markers);
         let new = running("2026-11-22T10:00:20Z");
-        let changes = item_changes(&StreamChange::Modify { old: old.clone(), new: new.clone() });
-        let fresh = item_changes(&StreamChange::Modify { old: pending(), new: new.clone() });
-        assert_eq!(changes, fresh, "as if the stream path had counted the task from the start");
-        // The old path still writing (its transaction adds): nothing here.
-        let both = StreamChange::Modify { old: old.clone(), new: legacy(new.clone(), &["task", "started"]) };
-        assert!(item_changes(&both).is_empty());
-        // The old path's first transaction on a record the stream path counted: take that back.
-        let relapse = StreamChange::Modify { old: new.clone(), new: legacy(new.clone(), &["task", "started"]) };
-        let taken_back = item_changes(&relapse);
+        let fresh = item_changes(&StreamChange::Modify {
+            old: pending(),
+            new: new.clone(),
+        });
+        // The old path wrote and rolled up `task` only; the stream path's write makes it RUNNING: as if
+        // the stream path had counted the task from the start.
+        let upgraded = StreamChange::Modify {
+            old: legacy(pending(), &["task"]),
+            new: new.clone(),
+        };
+        assert_eq!(item_changes(&upgraded), fresh);
+        // The old path wrote the record and died before its transaction: nothing was counted, all is due.
+        let unrolled = StreamChange::Modify {
+            old: legacy(pending(), &[]),
+            new: new.clone(),
+        };
+        assert_eq!(
+            item_changes(&unrolled),
+            item_changes(&StreamChange::Insert(new.clone()))
+        );
+        // The old path's own writes and transactions: its transactions add, so nothing here.
+        assert!(item_changes(&StreamChange::Insert(legacy(pending(), &[]))).is_empty());
+        let transaction = StreamChange::Modify {
+            old: legacy(new.clone(), &["task"]),
+            new: legacy(
+                new.clone(),
+                &[
+                    "task",
+                    "started",
+                    "startup",
+                    "imagePull",
+                    "provisioning",
+                    "containerStart",
+                ],
+            ),
+        };
+        assert!(item_changes(&transaction).is_empty());
+        let write = StreamChange::Modify {
+            old: legacy(pending(), &["task"]),
+            new: legacy(new.clone(), &["task"]),
+        };
+        assert!(item_changes(&write).is_empty());
+        // An old invocation still running after the upgrade rolls up a record the stream path counted:
+        // its transaction re-added every marker, so they are taken back.
+        let mut relapsed = new.clone();
+        relapsed.legacy_rolled_up = ["task".to_owned(), "started".to_owned()].into();
+        let taken_back = item_changes(&StreamChange::Modify {
+            old: new.clone(),
+            new: relapsed,
+        });
         let counts = &taken_back[&key(&new, Granularity::Hour, COUNTS_SLOT)];
         assert_eq!(counts.amounts, amounts(&[("started", -1), ("tasks", -1)]));
-        assert!(item_changes(&StreamChange::Insert(legacy(pending(), &[]))).is_empty());
     }
 
     #[test]
     fn a_batch_sums_per_item_and_drops_what_cancels() {
         let first = item_changes(&StreamChange::Insert(pending()));
-        let back = item_changes(&StreamChange::Remove { old: pending(), by: Removal::Deleted });
+        let back = item_changes(&StreamChange::Remove {
+            old: pending(),
+            by: Removal::Deleted,
+        });
         let key = key(&pending(), Granularity::Hour, COUNTS_SLOT);
         let mut sum = first[&key].clone();
         sum.merge(&back[&key]);

@@ -9,7 +9,10 @@ use timing_domain::sketch::{Bucket, LogHistogram};
 use timing_domain::stream::Image;
 
 use crate::error::{RollupItemError, StoreError};
-use crate::keys::{METRICS_EMITTED, METRICS_EMITTED_BEFORE, ROLLED_UP, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY, WRITE_ID};
+use crate::keys::{
+    METRICS_EMITTED, METRICS_EMITTED_BEFORE, ROLLED_UP, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY, ROLLUPS_FROM_STREAM,
+    WRITE_ID,
+};
 
 /// A stored item as its record and its `metricsEmitted` ledger (what `TaskStore::get` returns; a
 /// Scan's items too).
@@ -21,15 +24,23 @@ pub fn record_from_item(
     Ok((serde_dynamo::from_item(item)?, emitted))
 }
 
-/// A record as one side of a stream record: the bookkeeping left out, the markers of the transaction
-/// path kept (see [`Image::legacy_rolled_up`]).
+/// A record as one side of a stream record: the bookkeeping left out, which path wrote it and the
+/// transaction path's markers kept (see [`Image`]).
 pub fn image_from_item(mut item: HashMap<String, AttributeValue>) -> Result<Image, StoreError> {
-    let legacy_rolled_up = item.contains_key(ROLLED_UP).then(|| string_set(&item, ROLLED_UP));
-    for bookkeeping in [METRICS_EMITTED, METRICS_EMITTED_BEFORE, ROLLED_UP, WRITE_ID] {
+    let stream_path = matches!(item.get(ROLLUPS_FROM_STREAM), Some(AttributeValue::Bool(true)));
+    let legacy_rolled_up = string_set(&item, ROLLED_UP);
+    for bookkeeping in [
+        METRICS_EMITTED,
+        METRICS_EMITTED_BEFORE,
+        ROLLED_UP,
+        WRITE_ID,
+        ROLLUPS_FROM_STREAM,
+    ] {
         item.remove(bookkeeping);
     }
     Ok(Image {
         record: serde_dynamo::from_item(item)?,
+        stream_path,
         legacy_rolled_up,
     })
 }

@@ -33,8 +33,12 @@ pub const WRITE_ID: &str = "writeId";
 pub const METRICS_EMITTED_BEFORE: &str = "metricsEmittedBefore";
 /// Stands for "nothing emitted yet" in [`METRICS_EMITTED_BEFORE`]: DynamoDB has no empty sets.
 pub const NOTHING_EMITTED: &str = "-";
-/// String set on the task record: the rollup markers already added to the rollups.
+/// String set on records of the transaction path (before the stream): the rollup markers its
+/// transactions added. The stream path removes it on its first write of a record.
 pub const ROLLED_UP: &str = "rolledUp";
+/// `true` on every record the stream path writes: task-rollups counts such a record whole, and a record
+/// without it only as far as its `rolledUp` says (`timing_domain::stream::Image`).
+pub const ROLLUPS_FROM_STREAM: &str = "rollupsFromStream";
 
 pub const ROLLUP_PARTITION_KEY: &str = "family";
 pub const ROLLUP_SORT_KEY: &str = "periodSeries";

@@ -134,7 +134,9 @@ mod tests {
     use serde_json::json;
     use timing_domain::event::parse_event;
     use timing_domain::record::TaskRecord;
-    use timing_domain::rollup::{COUNTS_SLOT, Counts, Granularity, Series, deltas, known_markers, rollup_retention_seconds};
+    use timing_domain::rollup::{
+        COUNTS_SLOT, Counts, Granularity, Series, deltas, known_markers, rollup_retention_seconds,
+    };
 
     fn record(detail: serde_json::Value) -> TaskRecord {
         let envelope = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": detail});

@@ -215,7 +215,10 @@ mod tests {
         let stored = padded_sequence("105").unwrap();
         let retry = guarded_update(&key(), "shardId-1", &contributions, Some(&stored)).unwrap();
         assert_eq!(retry.expression.values[":tasks"], AttributeValue::N("4".into()));
-        assert_eq!(retry.expression.values[":first"], AttributeValue::S(padded_sequence("110").unwrap()));
+        assert_eq!(
+            retry.expression.values[":first"],
+            AttributeValue::S(padded_sequence("110").unwrap())
+        );
         // Everything applied: no update.
         let all = padded_sequence("110").unwrap();
         assert!(guarded_update(&key(), "shardId-1", &contributions, Some(&all)).is_none());
@@ -225,7 +228,11 @@ mod tests {
     fn a_sum_of_zero_still_advances_the_guard() {
         let contributions = [contribution("100", 1), contribution("101", -1)];
         let update = guarded_update(&key(), "s", &contributions, None).unwrap();
-        assert!(!update.update_expression.contains("ADD"), "{}", update.update_expression);
+        assert!(
+            !update.update_expression.contains("ADD"),
+            "{}",
+            update.update_expression
+        );
         assert!(update.update_expression.contains("#appliedShard = :last"));
     }
 }

@@ -19,7 +19,7 @@ use crate::expression::Expression;
 use crate::items::{number_attribute, record_from_item, string_set};
 use crate::keys::{
     DEFAULT_ROLLUP_TABLE_NAME, FAMILY_INDEX, METRICS_EMITTED, METRICS_EMITTED_BEFORE, NOTHING_EMITTED, PARTITION_KEY,
-    ROLLED_UP, WRITE_ID, page_key_from_item, page_key_item,
+    ROLLED_UP, ROLLUPS_FROM_STREAM, WRITE_ID, page_key_from_item, page_key_item,
 };
 use crate::reads::{QueryParameters, record_query, timing_row_query};
 
@@ -101,6 +101,7 @@ pub fn versioned_update(
         }
     }
     expression.set(WRITE_ID, AttributeValue::S(write_id.to_owned()));
+    expression.set(ROLLUPS_FROM_STREAM, AttributeValue::Bool(true));
     // Operands are read from the item as it was, so this keeps the ledger from before the ADD below.
     let emitted = expression.name(METRICS_EMITTED);
     let before = expression.name(METRICS_EMITTED_BEFORE);
@@ -111,8 +112,8 @@ pub fn versioned_update(
             expression.remove(name);
         }
     }
-    // The transaction path's markers: gone with the first write of this path, so the stream consumer
-    // can tell which records that path counted (`timing_domain::stream::Image`).
+    // The transaction path's markers go with this path's first write of the record (task-rollups then
+    // counts it whole, see `timing_domain::stream::Image`).
     expression.remove(ROLLED_UP);
     // DynamoDB rejects empty sets, so a version with nothing to emit leaves the ledger alone.
     if !ledger.is_empty() {
@@ -391,7 +392,11 @@ mod tests {
         let (set_part, bookkeeping) = set_part.split_once(", #writeId = ").unwrap();
         assert_eq!(
             bookkeeping,
-            ":writeId, #metricsEmittedBefore = if_not_exists(#metricsEmitted, :nothingEmitted)"
+            ":writeId, #rollupsFromStream = :rollupsFromStream, #metricsEmittedBefore = if_not_exists(#metricsEmitted, :nothingEmitted)"
+        );
+        assert_eq!(
+            update.expression.values[":rollupsFromStream"],
+            AttributeValue::Bool(true)
         );
         assert_eq!(update.expression.values[":writeId"], AttributeValue::S("w1".into()));
         assert_eq!(
@@ -478,7 +483,10 @@ mod tests {
             WriteOutcome::Written { previously_emitted, recovered: true, .. } if previously_emitted.is_empty()
         ));
         // Another invocation's write of the same version is a duplicate; a newer version makes us stale.
-        assert_eq!(refused_outcome(Some(landed(7, "w2", &["-"])), 7, "w1"), WriteOutcome::Duplicate);
+        assert_eq!(
+            refused_outcome(Some(landed(7, "w2", &["-"])), 7, "w1"),
+            WriteOutcome::Duplicate
+        );
         assert_eq!(
             refused_outcome(Some(landed(8, "w1", &["-"])), 7, "w1"),
             WriteOutcome::Stale { stored_version: 8 }

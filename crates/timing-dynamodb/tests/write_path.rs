@@ -168,7 +168,10 @@ async fn a_refused_guard_retries_with_only_the_records_after_the_stored_one() {
         .build();
     let store = TaskStore::new(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]), "tasks");
     let contributions = [contribution("100", 1), contribution("105", 2), contribution("110", 4)];
-    let applied = store.apply_contributions(&rollup_key(), "s1", &contributions).await.unwrap();
+    let applied = store
+        .apply_contributions(&rollup_key(), "s1", &contributions)
+        .await
+        .unwrap();
     assert_eq!(applied, Applied::Added { attempts: 1 });
     // All three, then (105 already applied by an earlier invocation) only 110's.
     assert_eq!(*asked.lock().unwrap(), ["7", "4"]);
@@ -179,7 +182,10 @@ async fn a_batch_already_applied_costs_one_refused_request() {
     let rule = mock!(Client::update_item).then_error(|| refused_by(guarded_item("110")));
     let store = TaskStore::new(mock_client!(aws_sdk_dynamodb, [&rule]), "tasks");
     let contributions = [contribution("100", 1), contribution("110", 4)];
-    let applied = store.apply_contributions(&rollup_key(), "s1", &contributions).await.unwrap();
+    let applied = store
+        .apply_contributions(&rollup_key(), "s1", &contributions)
+        .await
+        .unwrap();
     assert_eq!(applied, Applied::AlreadyThere { attempts: 1 });
     assert_eq!(rule.num_calls(), 1);
 }
@@ -197,5 +203,10 @@ async fn a_guard_that_refuses_without_moving_on_is_an_error_not_a_loop() {
     assert!(err.to_string().contains("applied#s1"), "{err}");
     let missing = mock!(Client::update_item).then_error(|| refused_by(HashMap::new()));
     let store = TaskStore::new(mock_client!(aws_sdk_dynamodb, [&missing]), "tasks");
-    assert!(store.apply_contributions(&rollup_key(), "s1", &[contribution("100", 1)]).await.is_err());
+    assert!(
+        store
+            .apply_contributions(&rollup_key(), "s1", &[contribution("100", 1)])
+            .await
+            .is_err()
+    );
 }

@@ -87,7 +87,10 @@ pub fn stream_change(record: &EventRecord) -> Result<StreamChange, RecordError> 
     let event_id = || record.event_id.clone();
     let image = |side: &'static str, item: &serde_dynamo::Item| {
         if item.is_empty() {
-            return Err(RecordError::NoImage { event_id: event_id(), side });
+            return Err(RecordError::NoImage {
+                event_id: event_id(),
+                side,
+            });
         }
         let item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = item.clone().into();
         image_from_item(item).map_err(|source| RecordError::Image {
@@ -105,7 +108,11 @@ pub fn stream_change(record: &EventRecord) -> Result<StreamChange, RecordError> 
         },
         "REMOVE" => StreamChange::Remove {
             old: image("old", &change.old_image)?,
-            by: if removed_by_ttl(record) { Removal::Expired } else { Removal::Deleted },
+            by: if removed_by_ttl(record) {
+                Removal::Expired
+            } else {
+                Removal::Deleted
+            },
         },
         other => {
             return Err(RecordError::EventName {
@@ -275,12 +282,29 @@ mod tests {
     #[test]
     fn removals_by_ttl_are_told_from_deletes() {
         let ttl = event_record("REMOVE", "1", Some(("Service", "dynamodb.amazonaws.com")));
-        assert!(matches!(stream_change(&ttl).unwrap(), StreamChange::Remove { by: Removal::Expired, .. }));
+        assert!(matches!(
+            stream_change(&ttl).unwrap(),
+            StreamChange::Remove {
+                by: Removal::Expired,
+                ..
+            }
+        ));
         let user = event_record("REMOVE", "1", None);
-        assert!(matches!(stream_change(&user).unwrap(), StreamChange::Remove { by: Removal::Deleted, .. }));
+        assert!(matches!(
+            stream_change(&user).unwrap(),
+            StreamChange::Remove {
+                by: Removal::Deleted,
+                ..
+            }
+        ));
         // The image keeps the transaction path's markers; bookkeeping is not part of the record.
-        let StreamChange::Remove { old, .. } = stream_change(&user).unwrap() else { panic!() };
-        assert_eq!(old.legacy_rolled_up, Some(["task".to_owned()].into()));
+        let StreamChange::Remove { old, .. } = stream_change(&user).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (old.stream_path, old.legacy_rolled_up),
+            (false, ["task".to_owned()].into())
+        );
         assert_eq!(old.record.family, "web");
     }
 
@@ -304,8 +328,9 @@ mod tests {
                 "3: stream record e1: stream record sequence number \"1x\" is not 1 to 40 decimal digits",
             ]
         );
-        // The legacy INSERT adds nothing (its transaction does); nothing planned.
-        assert!(plan.changes.is_empty());
+        // The readable INSERT (its record counts its `task` marker) is planned for its hour and its day.
+        assert_eq!(plan.changes.len(), 2);
+        assert!(plan.first_record.values().all(|index| *index == 0));
     }
 
     #[test]

@@ -15,8 +15,8 @@ async fn main() -> Result<(), Error> {
         .timeout_config(timing_dynamodb::task_store::write_path_timeouts())
         .load()
         .await;
-    let store =
-        TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name).with_rollup_table(config.rollup_table_name);
+    let store = TaskStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name)
+        .with_rollup_table(config.rollup_table_name);
     let handler = Handler::new(store);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<TimeWindowEvent>| async move {

@@ -47,7 +47,11 @@ async fn main() -> Result<(), Error> {
     };
     let writer_kinds = vec![Fault::Throttling, Fault::InternalServerError, Fault::ConnectionReset];
     let (client, faults, _) = dynamodb_with_faults(faults_of(7, writer_kinds)).await?;
-    let consumer_kinds = vec![Fault::ProvisionedThroughputExceeded, Fault::ServiceUnavailable, Fault::LostAnswer];
+    let consumer_kinds = vec![
+        Fault::ProvisionedThroughputExceeded,
+        Fault::ServiceUnavailable,
+        Fault::LostAnswer,
+    ];
     let (consumer_client, consumer_faults, _) = dynamodb_with_faults(faults_of(17, consumer_kinds)).await?;
     let stack = TestStack::with_client(client.clone())
         .await?
@@ -134,7 +138,10 @@ async fn main() -> Result<(), Error> {
             invocations.to_string(),
         ),
         ("elapsed", format!("{seconds:.0} s")),
-        ("task-events invocations that died after writing", figures.deaths.to_string()),
+        (
+            "task-events invocations that died after writing",
+            figures.deaths.to_string(),
+        ),
         (
             "invocations that returned an error",
             (figures.failed + redriven.failed).to_string(),
@@ -153,7 +160,10 @@ async fn main() -> Result<(), Error> {
                 figures.stale + redriven.stale
             ),
         ),
-        ("task-events DynamoDB requests (SDK retries included)", requests.to_string()),
+        (
+            "task-events DynamoDB requests (SDK retries included)",
+            requests.to_string(),
+        ),
         (
             "TransactWriteItems calls",
             (FaultCounts::get(&faults.transactions) + FaultCounts::get(&consumer_faults.transactions)).to_string(),

@@ -70,7 +70,11 @@ async fn main() -> Result<(), Error> {
     println!("|---|---:|---:|---:|");
     let (mut all_events, mut all_calls) = (0, 0);
     for (outcome, (events, calls)) in by_kind {
-        println!("| {} | {events} | {calls} | {:.2} |", outcome.as_str(), calls as f64 / events as f64);
+        println!(
+            "| {} | {events} | {calls} | {:.2} |",
+            outcome.as_str(),
+            calls as f64 / events as f64
+        );
         all_events += events;
         all_calls += calls;
     }
