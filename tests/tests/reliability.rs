@@ -1,8 +1,10 @@
-//! Randomized, seeded replays through the real task-events handler against the local stack, with every
-//! DynamoDB request passing a fault-injecting client (throttling, 500/503, TransactionConflict, resets,
-//! timeouts, answers lost after the write applied, and an outage). Failed invocations are retried as
-//! Lambda's asynchronous invocation retries them, then dead-lettered; the dead letters are redriven
-//! with the faults off, as an operator would. Invariants, checked after every sequence:
+//! Randomized, seeded replays through the two-function pipeline against the local stack: task-events with
+//! every DynamoDB request passing a fault-injecting client (throttling, 500/503, resets, timeouts, answers
+//! lost after the write applied, and an outage), and task-rollups fed from the table's stream with faults of
+//! its own (the same kinds on its requests; batches killed mid-way, delivered twice, bisected, retried from
+//! a failed record with other boundaries; several shards rolling over). Failed task-events invocations are
+//! retried as Lambda's asynchronous invocation retries them, then dead-lettered; the dead letters are
+//! redriven with the faults off, as an operator would. Invariants, checked after every sequence:
 //! - every delivered event took effect (its task's stored version is at least its own) or is a dead letter;
 //! - after the redrive, each task's record is the newest version's, with the generator's durations;
 //! - every phase is in its hour and day rollups exactly once;
@@ -23,6 +25,7 @@ use task_timing_tests::invariants::{check_metrics, expected_metrics, record_mism
 use task_timing_tests::replay::{
     ReplayFigures, ReplayPlan, expected_rollups, redrive, replay, rollup_violations, scan_rollups,
 };
+use task_timing_tests::stream::{PollerFigures, PollerPlan};
 
 const HOUR: i64 = 3_600_000;
 const WINDOW_START: i64 = 1_795_474_800_000; // 2026-11-24T19:00:00Z
@@ -63,6 +66,9 @@ struct Totals {
     invocations: usize,
     requests: u64,
     injected: BTreeMap<&'static str, u64>,
+    consumer_requests: u64,
+    consumer_injected: BTreeMap<&'static str, u64>,
+    consumed: PollerFigures,
     deaths: usize,
     failed: usize,
     lambda_retries: usize,
@@ -101,7 +107,7 @@ impl Totals {
                 self.requests.to_string(),
             ),
             (
-                "invocations that died between their two calls".into(),
+                "task-events invocations that died after writing".into(),
                 self.deaths.to_string(),
             ),
             (
@@ -128,7 +134,24 @@ impl Totals {
             println!("| {name} | {value} |");
         }
         for (fault, count) in &self.injected {
-            println!("| faults injected: {fault} | {count} |");
+            println!("| faults injected into task-events: {fault} | {count} |");
+        }
+        println!("| task-rollups: stream records | {} |", self.consumed.records);
+        println!(
+            "| task-rollups: invocations (killed mid-batch / delivered twice / bisected / partial failures) | {} ({} / {} / {} / {}) |",
+            self.consumed.invocations,
+            self.consumed.deaths,
+            self.consumed.duplicates,
+            self.consumed.bisections,
+            self.consumed.partial_failures
+        );
+        println!("| task-rollups: shard rollovers | {} |", self.consumed.rollovers);
+        println!(
+            "| task-rollups: DynamoDB requests sent (SDK retries included) | {} |",
+            self.consumer_requests
+        );
+        for (fault, count) in &self.consumer_injected {
+            println!("| faults injected into task-rollups: {fault} | {count} |");
         }
     }
 }
@@ -137,16 +160,44 @@ async fn run_sequence(seed: u64, task_count: usize, totals: &mut Totals) {
     let mut rng = Rng::with_seed(seed);
     let plan = FaultPlan {
         rate: 0.08,
-        transaction_rate: 0.16,
-        kinds: Fault::ALL.to_vec(),
+        transaction_rate: 0.0,
+        kinds: Fault::ALL
+            .into_iter()
+            .filter(|fault| *fault != Fault::TransactionConflict)
+            .collect(),
         // Long enough that some events fail all three invocations and are dead-lettered.
         outage: Some((rng.u64(50..400), rng.u64(60..160))),
         seed,
         limit: u64::MAX,
     };
+    let consumer_plan = FaultPlan {
+        rate: 0.08,
+        transaction_rate: 0.0,
+        kinds: Fault::ALL
+            .into_iter()
+            .filter(|fault| *fault != Fault::TransactionConflict)
+            .collect(),
+        outage: Some((rng.u64(10..60), rng.u64(5..20))),
+        seed: seed ^ 0x5eed,
+        // Timeouts and lost answers cost an attempt timeout (2 s) each: two of each kind per sequence.
+        limit: 14,
+    };
     let (client, counts, switch) = dynamodb_with_faults(plan).await.unwrap();
+    let (consumer_client, consumer_counts, _) = dynamodb_with_faults(consumer_plan).await.unwrap();
     switch.set(false);
-    let stack = TestStack::with_client(client.clone()).await.unwrap();
+    let stack = TestStack::with_client(client.clone())
+        .await
+        .unwrap()
+        .with_consumer_client(consumer_client);
+    let batches = PollerPlan {
+        shards: rng.usize(1..=4),
+        batch_size: rng.usize(2..=25),
+        rollover_every: Some(rng.usize(10..60)),
+        die_rate: 0.15,
+        duplicate_rate: 0.25,
+        bisect: true,
+        seed,
+    };
     let lifecycles = random_tasks(&mut rng, task_count);
     let events = deliveries(&mut rng, &lifecycles, 3, true);
     let replay_plan = ReplayPlan {
@@ -165,6 +216,7 @@ async fn run_sequence(seed: u64, task_count: usize, totals: &mut Totals) {
         .unwrap();
     switch.set(false);
     println!("sequence {seed}: {figures}");
+    let consumed = stack.drain_with(batches).await.unwrap();
     totals.add(&figures);
     totals.dead_letters += figures.dead_letters.len();
 
@@ -187,6 +239,9 @@ async fn run_sequence(seed: u64, task_count: usize, totals: &mut Totals) {
 
     let redriven = redrive(stack.handler.clone(), &figures, replay_plan).await.unwrap();
     totals.add(&redriven);
+    let consumed = consumed.merged(&stack.drain_with(batches).await.unwrap());
+    println!("sequence {seed}, stream: {consumed}");
+    totals.consumed = totals.consumed.merged(&consumed);
     if !redriven.dead_letters.is_empty() {
         totals.violations.push(format!(
             "{} dead letters failed again with the faults off",
@@ -214,9 +269,19 @@ async fn run_sequence(seed: u64, task_count: usize, totals: &mut Totals) {
         .extend(rollup_violations(&expected_rollups(&lifecycles), &rollups));
 
     totals.requests += FaultCounts::get(&counts.requests);
-    for fault in Fault::ALL {
+    totals.consumer_requests += FaultCounts::get(&consumer_counts.requests);
+    // Neither function sends a transaction any more: TransactionConflict has nothing to hit.
+    for fault in Fault::ALL
+        .into_iter()
+        .filter(|fault| *fault != Fault::TransactionConflict)
+    {
         *totals.injected.entry(fault.name()).or_default() += counts.injected(fault);
+        *totals.consumer_injected.entry(fault.name()).or_default() += consumer_counts.injected(fault);
     }
+    *totals
+        .consumer_injected
+        .entry("outage (HTTP 503 to every request)")
+        .or_default() += FaultCounts::get(&consumer_counts.outage_failures);
     *totals.injected.entry("outage (HTTP 503 to every request)").or_default() +=
         FaultCounts::get(&counts.outage_failures);
 }
@@ -244,6 +309,11 @@ async fn randomized_replays_with_faults_lose_nothing_and_count_nothing_twice() {
     assert!(
         totals.dead_letters > 0 && totals.lambda_retries > 0,
         "nothing was dead-lettered"
+    );
+    let consumed = &totals.consumed;
+    assert!(
+        consumed.deaths > 0 && consumed.duplicates > 0 && consumed.partial_failures > 0,
+        "{consumed}"
     );
 }
 
