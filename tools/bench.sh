@@ -78,9 +78,9 @@ fi
   echo "hands it 1,000 RUNNING and STOPPED events of generated lifecycles one at a time, in version order, each once"
   echo "(what the rule delivers), with DynamoDB answered by the local stack. Handler time is hand-over to response"
   echo "(moto's answer time included, so it says little about AWS); CPU per event is the process's CPU (utime + stime)"
-  echo "after init divided by the events; peak RSS is VmHWM after the last one. The Python reference does less: the"
-  echo "versioned record write and the EMF ledger, but no rollup transaction (task-events sends 2 requests for the"
-  echo "events that make phases known, the reference 1 for every event)."
+  echo "after init divided by the events; peak RSS is VmHWM after the last one. The Python reference does the same"
+  echo "DynamoDB work: the versioned record write and the EMF ledger, one request per event (the rollups follow from"
+  echo "the stream, in task-rollups)."
   echo
   echo "| command | events | handler mean | handler p50 | handler p99 | CPU per event | peak RSS | written to stdout/stderr per event |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -109,16 +109,17 @@ fi
   echo "at 1,000 and 1,000,000 tasks a month (\`rollup_scaling\` below), at us-east-1 list prices. A task sends three"
   echo "events (RUNNING; RUNNING with desiredStatus STOPPED; STOPPED), so a million events are 333,333 tasks."
   echo "Write units: a record write (or a refused condition, which reads the item) costs 1 unit per KB started, its"
-  echo "index copy (projection ALL) as much again; a transaction costs 2 units per KB of each item: the record"
-  echo "(plus its index copy), one hour and one day item per phase made known (4 at RUNNING, 3 at STOPPED), and"
-  echo "the hour and day counts items."
+  echo "index copy (projection ALL) as much again; task-rollups writes each rollup item a batch touches once, 1 unit"
+  echo "per KB: a task's RUNNING and STOPPED touch 18 items (counts and phases, hour and day), shared by the tasks"
+  echo "of the same series in a batch (1 for a quiet family, 33 in full batches of 100)."
   echo
   python3 tools/bench_cost.py .local/bench-events.md .local/bench-roundtrips.md .local/bench-rollups.md
   echo
-  echo "## DynamoDB requests per event (target: 1 for a duplicate or stale delivery, at most 2 for one that makes phases known)"
+  echo "## DynamoDB requests per event (target: 1.00 in task-events for every outcome)"
   echo
   echo "\`cargo run --release -p task-timing-tests --bin roundtrips\` against the local stack: 50 generated lifecycles,"
-  echo "each event delivered 1 to 3 times, shuffled; an SDK interceptor counts every request sent."
+  echo "each event delivered 1 to 3 times, shuffled; an SDK interceptor counts every request sent. Then the table's"
+  echo "stream through task-rollups (the local poller, batches of up to 100, one shard)."
   echo
   cat .local/bench-roundtrips.md
   echo

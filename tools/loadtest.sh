@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make loadtest: a burst of 50,000 deliveries (20,000 task lifecycles of one family in one hour) through
-# task-events with 8 concurrent workers against the local stack, with injected transaction conflicts and
-# dying invocations; checks every record, every task's metrics and every rollup item afterwards. Writes docs/loadtest.md and its section of docs/benchmarks.md. Run by tools/stack.sh.
+# task-events with 8 concurrent workers and the table's stream through task-rollups against the local stack,
+# faults on both sides (request faults, dying invocations, killed, duplicated and bisected batches, shard
+# rollovers); checks every record, every task's metrics and every rollup item afterwards. Writes docs/loadtest.md and its section of docs/benchmarks.md. Run by tools/stack.sh.
 set -euo pipefail
 tasks=${LOADTEST_TASKS:-20000}
 workers=${LOADTEST_WORKERS:-8}

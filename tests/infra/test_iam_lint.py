@@ -40,6 +40,10 @@ def resolve(template, value):
     if "Ref" in value:
         ref = value["Ref"]
         return PSEUDO.get(ref) or str(template.get("Parameters", {}).get(ref, {}).get("Default", ref))
+    if "Fn::If" in value:
+        # Both branches are policies the stack may hold: lint the wider one (the list).
+        _, then, otherwise = value["Fn::If"]
+        return resolve(template, otherwise if isinstance(otherwise, list) else then)
     if "Fn::Sub" in value:
         text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
 

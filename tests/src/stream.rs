@@ -61,6 +61,9 @@ pub struct PollerFigures {
     pub largest_batch: usize,
     /// moto's extra bare-key INSERTs, dropped (see `is_moto_placeholder`).
     pub moto_placeholders: usize,
+    /// Per record applied: milliseconds from its write (the stream's ApproximateCreationDateTime) to the
+    /// end of the invocation that applied it.
+    pub lags_ms: Vec<u64>,
 }
 
 impl std::fmt::Display for PollerFigures {
@@ -100,6 +103,7 @@ impl PollerFigures {
         self.rollovers += other.rollovers;
         self.largest_batch = self.largest_batch.max(other.largest_batch);
         self.moto_placeholders += other.moto_placeholders;
+        self.lags_ms.extend(&other.lags_ms);
     }
 }
 
@@ -319,6 +323,7 @@ impl StreamPoller {
         since.partial_failures -= before.partial_failures;
         since.rollovers -= before.rollovers;
         since.moto_placeholders -= before.moto_placeholders;
+        since.lags_ms = since.lags_ms.split_off(before.lags_ms.len());
         Ok(since)
     }
 
@@ -394,6 +399,11 @@ async fn process_shard(
                         .position(|record| record.change.sequence_number.as_deref() == Some(failed))
                 });
                 let done = failed_at.unwrap_or(batch.len());
+                let now = chrono::Utc::now();
+                figures.lags_ms.extend(batch[..done].iter().map(|record| {
+                    let written = record.change.approximate_creation_date_time;
+                    u64::try_from((now - written).num_milliseconds()).unwrap_or(0)
+                }));
                 queue.drain(..done);
                 limit = plan.batch_size.max(1);
                 if failed_at.is_some() {
