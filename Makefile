@@ -9,7 +9,7 @@ ARCH ?= arm64
 
 .PHONY: demo test unit-test integration-test local-up local-down bench loadtest soak fuzz build lint fmt clean deploy destroy
 
-## demo: local emulator, generated event stream through task-events, then per-task table, compare and summaries from task-summary.
+## demo: local emulator, generated event stream through task-events, the stream through task-rollups, then per-task table, compare and summaries from task-summary.
 demo:
 	@$(STACK) run tools/demo.sh
 
@@ -33,7 +33,7 @@ local-down:
 bench:
 	$(STACK) run tools/bench.sh
 
-## loadtest: 50,000 deliveries of 20,000 lifecycles, 8 workers, injected faults; records, metrics, rollups checked -> docs/loadtest.md (about an hour).
+## loadtest: 50,000 deliveries of 20,000 lifecycles, 8 workers, through both functions with faults on both sides; records, metrics, rollups checked -> docs/loadtest.md (about an hour).
 loadtest:
 	$(STACK) run tools/loadtest.sh
 
@@ -45,11 +45,11 @@ soak:
 fuzz:
 	tools/fuzz.sh
 
-## build: release builds as they ship: both bootstraps (arm64, cargo lambda) and clock-monitor (some compile errors only show with optimisations).
+## build: release builds as they ship: the three bootstraps (arm64, cargo lambda) and clock-monitor (some compile errors only show with optimisations).
 build:
 	tools/build.sh
 
-## deploy: arm64 bootstraps, the stack (infra/template.yaml), both functions, then the rule's target; to AWS.
+## deploy: arm64 bootstraps, the stack (infra/template.yaml), the three functions, then the rule's target and the stream's mapping; to AWS.
 ##   make deploy [STACK_NAME=ecs-task-timing] [PARAMS="Clusters=prod,batch StartupP90AlarmSeconds=45"] [ARCH=x86_64]
 deploy:
 	ARCH=$(ARCH) tools/deploy.sh deploy $(STACK_NAME) $(PARAMS)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make build: the release builds as they ship, so errors that only show with optimisations fail here
 # (task-summary once hit rustc's "queries overflow the depth limit" in release only).
-#   - both Lambda bootstraps with `cargo lambda build --release`, arm64 as `make deploy` ships them
+#   - the three Lambda bootstraps with `cargo lambda build --release`, arm64 as `make deploy` ships them
 #     (x86_64 where the aarch64 target is not installed); the deploy test of .ci/run deploys these;
 #   - the clock-monitor sidecar with `cargo build --release`.
 set -euo pipefail

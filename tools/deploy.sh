@@ -34,7 +34,7 @@ case "$command" in
     # after every change; .ci/run builds the release bootstraps first (make build), which this then reuses.
     profile_flag=(--release)
     [[ ${DEPLOY_PROFILE:-release} == dev ]] && profile_flag=()
-    echo "deploy: cargo lambda build ${profile_flag[*]} $build_flag (both functions)" >&2
+    echo "deploy: cargo lambda build ${profile_flag[*]} $build_flag (the three functions)" >&2
     cargo lambda build "${profile_flag[@]}" "$build_flag" -p task-events -p task-summary -p task-rollups >&2
     python tools/deploy.py "$@"
     ;;
