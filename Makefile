@@ -33,7 +33,7 @@ local-down:
 bench:
 	$(STACK) run tools/bench.sh
 
-## loadtest: 50,000 deliveries of 20,000 lifecycles, 8 workers, through both functions with faults on both sides; records, metrics, rollups checked -> docs/loadtest.md (about an hour).
+## loadtest: 50,000 deliveries of 20,000 lifecycles, 8 workers, through both functions with faults on both sides; records, metrics, rollups checked -> docs/loadtest.md (about 25 minutes).
 loadtest:
 	$(STACK) run tools/loadtest.sh
 
