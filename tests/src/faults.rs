@@ -2,7 +2,7 @@
 //! answers a share of DynamoDB requests with one of the failures AWS documents instead of (or after)
 //! forwarding them, and can stage an outage (every request in a range fails). Error bodies are
 //! DynamoDB's own (awsJson1.0 `__type`), so the SDK classifies and retries them as it would on AWS.
-//! moto serialises every request, so it never produces a conflict or a throttle itself.
+//! moto serialises every request, so it never produces a throttle itself.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,8 +31,6 @@ pub enum Fault {
     InternalServerError,
     /// HTTP 503 ServiceUnavailable.
     ServiceUnavailable,
-    /// HTTP 400 TransactionCanceledException with a TransactionConflict reason (transactions only).
-    TransactionConflict,
     /// The connection is reset before the request reaches the service.
     ConnectionReset,
     /// No answer before the client's attempt timeout; the service never saw the request.
@@ -42,12 +40,11 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 7] = [
         Fault::ProvisionedThroughputExceeded,
         Fault::Throttling,
         Fault::InternalServerError,
         Fault::ServiceUnavailable,
-        Fault::TransactionConflict,
         Fault::ConnectionReset,
         Fault::Timeout,
         Fault::LostAnswer,
@@ -59,7 +56,6 @@ impl Fault {
             Fault::Throttling => "ThrottlingException",
             Fault::InternalServerError => "HTTP 500",
             Fault::ServiceUnavailable => "HTTP 503",
-            Fault::TransactionConflict => "TransactionConflict",
             Fault::ConnectionReset => "connection reset",
             Fault::Timeout => "timeout",
             Fault::LostAnswer => "applied, answer lost",
@@ -72,28 +68,11 @@ impl Fault {
 #[derive(Debug, Clone)]
 pub struct FaultPlan {
     pub rate: f64,
-    /// The share of transactions that get a fault. Mixed plans give transactions twice `rate`: they also
-    /// conflict with each other under contention.
-    pub transaction_rate: f64,
     pub kinds: Vec<Fault>,
     pub outage: Option<(u64, u64)>,
     pub seed: u64,
     /// At most this many drawn faults (the outage aside).
     pub limit: u64,
-}
-
-impl FaultPlan {
-    /// Only TransactionConflict, on a share of the transactions.
-    pub fn conflicts(rate: f64, seed: u64) -> FaultPlan {
-        FaultPlan {
-            rate,
-            transaction_rate: rate,
-            kinds: vec![Fault::TransactionConflict],
-            outage: None,
-            seed,
-            limit: u64::MAX,
-        }
-    }
 }
 
 /// What was sent and what was injected, for the tests' figures.
@@ -149,40 +128,29 @@ impl Schedule {
             self.counts.outage_failures.fetch_add(1, Ordering::Relaxed);
             return Some(Decision::Outage);
         }
-        let applicable: Vec<Fault> = (self.plan.kinds.iter().copied())
-            .filter(|fault| is_transaction || *fault != Fault::TransactionConflict)
-            .collect();
+        let kinds = &self.plan.kinds;
         let (draw, pick) = self.rng.lock().map(|mut rng| (rng.f64(), rng.usize(..))).ok()?;
         let drawn: u64 = Fault::ALL.iter().map(|fault| self.counts.injected(*fault)).sum();
-        let rate = if is_transaction {
-            self.plan.transaction_rate
-        } else {
-            self.plan.rate
-        };
-        if applicable.is_empty() || draw >= rate || drawn >= self.plan.limit {
+        if kinds.is_empty() || draw >= self.plan.rate || drawn >= self.plan.limit {
             return None;
         }
-        // The least injected kind that applies, so every kind occurs even in a short run; on a tie a
-        // transaction gets TransactionConflict (the only kind it alone can get), the rest are drawn.
-        let fewest = applicable
+        // The least injected kind, so every kind occurs even in a short run; ties are drawn.
+        let fewest = kinds
             .iter()
             .map(|fault| self.counts.injected(*fault))
             .min()
             .unwrap_or(0);
-        let least: Vec<Fault> = (applicable.into_iter())
+        let least: Vec<Fault> = (kinds.iter().copied())
             .filter(|fault| self.counts.injected(*fault) == fewest)
             .collect();
-        let fault = match least.contains(&Fault::TransactionConflict) {
-            true => Fault::TransactionConflict,
-            false => least[pick % least.len()],
-        };
+        let fault = least[pick % least.len()];
         self.counts.injected[fault as usize].fetch_add(1, Ordering::Relaxed);
-        Some(Decision::Fault(fault, draw))
+        Some(Decision::Fault(fault))
     }
 }
 
 enum Decision {
-    Fault(Fault, f64),
+    Fault(Fault),
     Outage,
 }
 
@@ -219,42 +187,33 @@ impl HttpConnector for FaultyConnector {
         let fault = match self.schedule.draw(is_transaction) {
             None => return self.inner.call(request),
             Some(Decision::Outage) => return HttpConnectorFuture::ready(Ok(service_unavailable())),
-            Some(Decision::Fault(fault, draw)) => (fault, draw),
+            Some(Decision::Fault(fault)) => fault,
         };
         match fault {
-            (Fault::TransactionConflict, draw) => {
-                let items = request
-                    .body()
-                    .bytes()
-                    .and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
-                    .and_then(|body| body["TransactItems"].as_array().map(Vec::len))
-                    .unwrap_or(1);
-                HttpConnectorFuture::ready(Ok(conflict_response(items, draw)))
-            }
-            (Fault::ProvisionedThroughputExceeded, _) => HttpConnectorFuture::ready(Ok(error_response(
+            Fault::ProvisionedThroughputExceeded => HttpConnectorFuture::ready(Ok(error_response(
                 400,
                 "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
                 "The level of configured provisioned throughput for the table was exceeded.",
             ))),
-            (Fault::Throttling, _) => HttpConnectorFuture::ready(Ok(error_response(
+            Fault::Throttling => HttpConnectorFuture::ready(Ok(error_response(
                 400,
                 "com.amazon.coral.availability#ThrottlingException",
                 "Rate of requests exceeds the allowed throughput.",
             ))),
-            (Fault::InternalServerError, _) => HttpConnectorFuture::ready(Ok(error_response(
+            Fault::InternalServerError => HttpConnectorFuture::ready(Ok(error_response(
                 500,
                 "com.amazonaws.dynamodb.v20120810#InternalServerError",
                 "Internal server error",
             ))),
-            (Fault::ServiceUnavailable, _) => HttpConnectorFuture::ready(Ok(service_unavailable())),
-            (Fault::ConnectionReset, _) => HttpConnectorFuture::ready(Err(ConnectorError::io(Box::new(
+            Fault::ServiceUnavailable => HttpConnectorFuture::ready(Ok(service_unavailable())),
+            Fault::ConnectionReset => HttpConnectorFuture::ready(Err(ConnectorError::io(Box::new(
                 std::io::Error::from(std::io::ErrorKind::ConnectionReset),
             )))),
-            (Fault::Timeout, _) => HttpConnectorFuture::new(async {
+            Fault::Timeout => HttpConnectorFuture::new(async {
                 tokio::time::sleep(NEVER).await;
                 Err(ConnectorError::timeout("injected: no answer".into()))
             }),
-            (Fault::LostAnswer, _) => {
+            Fault::LostAnswer => {
                 let applied = self.inner.call(request);
                 HttpConnectorFuture::new(async move {
                     // The service answers; the answer is dropped on the way back.
@@ -289,32 +248,18 @@ fn service_unavailable() -> HttpResponse {
     )
 }
 
-/// DynamoDB's answer when another transaction holds one of the items: HTTP 400, one reason per
-/// item in request order, `TransactionConflict` on the contended one and `None` on the rest.
-pub fn conflict_response(items: usize, draw: f64) -> HttpResponse {
-    let contended = ((draw * 1e6) as usize) % items.max(1);
-    let reasons: Vec<serde_json::Value> = (0..items.max(1))
-        .map(|i| match i == contended {
-            true => {
-                serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
-            }
-            false => serde_json::json!({"Code": "None"}),
-        })
-        .collect();
-    let codes: Vec<&str> = reasons.iter().filter_map(|r| r["Code"].as_str()).collect();
-    let body = serde_json::json!({
-        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-        "Message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", codes.join(", ")),
-        "CancellationReasons": reasons,
-    });
-    json_response(400, body)
-}
-
-/// A DynamoDB client for the local stack whose transactions conflict at `conflict_rate`. Without
+/// A DynamoDB client for the local stack that only counts requests (and transactions). Without
 /// task-events' attempt timeout: the tests that count requests per delivery must not see a retry because
 /// moto, busy with a concurrent test, took more than 2 s to answer.
-pub async fn faulty_dynamodb(conflict_rate: f64, seed: u64) -> Result<(Client, Arc<FaultCounts>), Error> {
-    let (client, counts, _) = client_with_faults(FaultPlan::conflicts(conflict_rate, seed), None).await?;
+pub async fn counting_dynamodb() -> Result<(Client, Arc<FaultCounts>), Error> {
+    let plan = FaultPlan {
+        rate: 0.0,
+        kinds: Vec::new(),
+        outage: None,
+        seed: 0,
+        limit: 0,
+    };
+    let (client, counts, _) = client_with_faults(plan, None).await?;
     Ok((client, counts))
 }
 

@@ -12,7 +12,9 @@ use timing_domain::request::Limits;
 use timing_domain::token::TokenKey;
 use timing_dynamodb::TaskStore;
 
+use crate::generator::Lifecycle;
 use crate::local::{Error, create_tables_with_stream, dynamodb_from_env, unique_name};
+use crate::replay::{expected_rollups, rollup_violations, scan_rollups};
 use crate::stream::{Consumer, PollerFigures, PollerPlan, StreamPoller};
 
 pub struct TestStack {
@@ -79,6 +81,13 @@ impl TestStack {
             Some(poller) => poller.drain().await,
             None => Err("no poller".into()),
         }
+    }
+
+    /// Lost, doubled or wrong entries of the rollup table against the generator's truth: a consistent Scan
+    /// through a client without faults (the stack's may inject them).
+    pub async fn rollup_violations(&self, lifecycles: &[Lifecycle]) -> Result<Vec<String>, Error> {
+        let rollups = scan_rollups(&dynamodb_from_env().await?, &self.rollup_table).await?;
+        Ok(rollup_violations(&expected_rollups(lifecycles), &rollups))
     }
 
     /// [`Self::drain_with`] the deployed mapping's plan: the rollups then hold every write so far.

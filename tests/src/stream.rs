@@ -150,7 +150,8 @@ pub struct StreamPoller {
     read_since_rollover: usize,
     consumer: Consumer,
     plan: PollerPlan,
-    pub figures: PollerFigures,
+    /// Invocations so far, which seed each batch's faults.
+    invocations: usize,
 }
 
 fn shard_of(record: &EventRecord, shards: usize) -> usize {
@@ -247,12 +248,12 @@ impl StreamPoller {
             read_since_rollover: 0,
             consumer,
             plan,
-            figures: PollerFigures::default(),
+            invocations: 0,
         })
     }
 
-    /// Reads what the stream has now; returns how many records.
-    async fn read(&mut self) -> Result<usize, Error> {
+    /// Reads what the stream has now into the shards' queues; returns how many records.
+    async fn read(&mut self, figures: &mut PollerFigures) -> Result<usize, Error> {
         let mut read = 0;
         while let Some(iterator) = self.iterator.clone() {
             let output = self.streams.get_records().shard_iterator(iterator).send().await?;
@@ -264,7 +265,7 @@ impl StreamPoller {
             for record in records {
                 let record = event_record(record, &self.stream_arn);
                 if is_moto_placeholder(&record) {
-                    self.figures.moto_placeholders += 1;
+                    figures.moto_placeholders += 1;
                     continue;
                 }
                 if let Some(every) = self.plan.rollover_every
@@ -272,7 +273,7 @@ impl StreamPoller {
                 {
                     self.generation += 1;
                     self.read_since_rollover = 0;
-                    self.figures.rollovers += 1;
+                    figures.rollovers += 1;
                     for (index, (name, _)) in self.shards.iter_mut().enumerate() {
                         *name = shard_name(index, self.generation);
                     }
@@ -284,16 +285,16 @@ impl StreamPoller {
                 read += 1;
             }
         }
-        self.figures.records += read;
+        figures.records += read;
         Ok(read)
     }
 
     /// Reads and applies until the stream has nothing new: every record written before the call is then
     /// in the rollups. Shards are processed concurrently, each in order.
     pub async fn drain(&mut self) -> Result<PollerFigures, Error> {
-        let before = self.figures.clone();
+        let mut drained = PollerFigures::default();
         loop {
-            let read = self.read().await?;
+            let read = self.read(&mut drained).await?;
             let pending: usize = self.shards.iter().map(|(_, queue)| queue.len()).sum();
             if read == 0 && pending == 0 {
                 break;
@@ -305,38 +306,26 @@ impl StreamPoller {
                 let seed = plan
                     .seed
                     .wrapping_mul(31)
-                    .wrapping_add((index + self.figures.invocations) as u64);
+                    .wrapping_add((index + self.invocations + drained.invocations) as u64);
                 workers.spawn(process_shard(queue, consumer, plan, arn, seed));
             }
             while let Some(done) = workers.join_next().await {
-                let figures = done??;
-                self.figures.add(&figures);
+                drained.add(&done??);
             }
         }
-        let mut since = self.figures.clone();
-        since.records -= before.records;
-        since.invocations -= before.invocations;
-        since.batches_applied -= before.batches_applied;
-        since.deaths -= before.deaths;
-        since.duplicates -= before.duplicates;
-        since.bisections -= before.bisections;
-        since.partial_failures -= before.partial_failures;
-        since.rollovers -= before.rollovers;
-        since.moto_placeholders -= before.moto_placeholders;
-        since.lags_ms = since.lags_ms.split_off(before.lags_ms.len());
-        Ok(since)
+        self.invocations += drained.invocations;
+        Ok(drained)
     }
 
-    /// Polls every `interval` until `stop` is set, draining each time (`make local-up`, the demo).
-    pub async fn follow(&mut self, interval: Duration, stop: &std::sync::atomic::AtomicBool) -> Result<(), Error> {
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+    /// Polls every `interval`, draining each time, until the process is stopped (`make local-up`, the demo).
+    pub async fn follow(&mut self, interval: Duration) -> Result<(), Error> {
+        loop {
             let figures = self.drain().await?;
             if figures.records > 0 {
                 eprintln!("stream poller: {figures}");
             }
             tokio::time::sleep(interval).await;
         }
-        Ok(())
     }
 }
 

@@ -160,11 +160,7 @@ async fn run_sequence(seed: u64, task_count: usize, totals: &mut Totals) {
     let mut rng = Rng::with_seed(seed);
     let plan = FaultPlan {
         rate: 0.08,
-        transaction_rate: 0.0,
-        kinds: Fault::ALL
-            .into_iter()
-            .filter(|fault| *fault != Fault::TransactionConflict)
-            .collect(),
+        kinds: Fault::ALL.to_vec(),
         // Long enough that some events fail all three invocations and are dead-lettered.
         outage: Some((rng.u64(50..400), rng.u64(60..160))),
         seed,
@@ -172,11 +168,7 @@ async fn run_sequence(seed: u64, task_count: usize, totals: &mut Totals) {
     };
     let consumer_plan = FaultPlan {
         rate: 0.08,
-        transaction_rate: 0.0,
-        kinds: Fault::ALL
-            .into_iter()
-            .filter(|fault| *fault != Fault::TransactionConflict)
-            .collect(),
+        kinds: Fault::ALL.to_vec(),
         outage: Some((rng.u64(10..60), rng.u64(5..20))),
         seed: seed ^ 0x5eed,
         // Timeouts and lost answers cost an attempt timeout (2 s) each: two of each kind per sequence.
@@ -270,11 +262,7 @@ async fn run_sequence(seed: u64, task_count: usize, totals: &mut Totals) {
 
     totals.requests += FaultCounts::get(&counts.requests);
     totals.consumer_requests += FaultCounts::get(&consumer_counts.requests);
-    // Neither function sends a transaction any more: TransactionConflict has nothing to hit.
-    for fault in Fault::ALL
-        .into_iter()
-        .filter(|fault| *fault != Fault::TransactionConflict)
-    {
+    for fault in Fault::ALL {
         *totals.injected.entry(fault.name()).or_default() += counts.injected(fault);
         *totals.consumer_injected.entry(fault.name()).or_default() += consumer_counts.injected(fault);
     }
@@ -323,7 +311,6 @@ async fn randomized_replays_with_faults_lose_nothing_and_count_nothing_twice() {
 async fn a_record_write_whose_answer_was_lost_still_emits_its_metrics_once() {
     let plan = FaultPlan {
         rate: 1.0,
-        transaction_rate: 1.0,
         kinds: vec![Fault::LostAnswer],
         outage: None,
         seed: 5,

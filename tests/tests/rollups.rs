@@ -6,10 +6,10 @@
 use fastrand::Rng;
 use serde_json::{Value, json};
 use task_events::Outcome;
-use task_timing_tests::faults::{Fault, FaultCounts, FaultPlan, dynamodb_with_faults, faulty_dynamodb};
+use task_timing_tests::faults::{Fault, FaultCounts, FaultPlan, counting_dynamodb, dynamodb_with_faults};
 use task_timing_tests::generator::{Lifecycle, Profile, deliveries, lifecycle};
 use task_timing_tests::harness::{TestStack, deliver};
-use task_timing_tests::replay::{ReplayPlan, expected_rollups, redrive, replay, rollup_violations, scan_rollups};
+use task_timing_tests::replay::{ReplayPlan, redrive, replay};
 use task_timing_tests::stream::{PollerFigures, PollerPlan};
 use timing_domain::request::Limits;
 use timing_domain::timestamp::Timestamp;
@@ -36,7 +36,6 @@ fn tasks(seed: u64, count: usize, hours: i64) -> Vec<Lifecycle> {
 async fn faulty(rate: f64, kinds: Vec<Fault>, outage: Option<(u64, u64)>, limit: u64, seed: u64) -> FaultyStack {
     let plan = FaultPlan {
         rate,
-        transaction_rate: 0.0,
         kinds,
         outage,
         seed,
@@ -95,11 +94,7 @@ async fn every_phase_enters_its_rollup_exactly_once_whatever_the_deliveries_and_
         consumed = drained.merged(&consumed);
     }
 
-    let client = task_timing_tests::local::dynamodb_from_env().await.unwrap();
-    let violations = rollup_violations(
-        &expected_rollups(&lifecycles),
-        &scan_rollups(&client, &stack.rollup_table).await.unwrap(),
-    );
+    let violations = stack.rollup_violations(&lifecycles).await.unwrap();
     assert!(
         violations.is_empty(),
         "{} violations:\n{}",
@@ -120,7 +115,7 @@ async fn every_phase_enters_its_rollup_exactly_once_whatever_the_deliveries_and_
 
 #[tokio::test]
 async fn every_delivery_costs_one_request_whatever_its_outcome() {
-    let (client, faults) = faulty_dynamodb(0.0, 1).await.unwrap();
+    let (client, faults) = counting_dynamodb().await.unwrap();
     let stack = TestStack::with_client(client).await.unwrap();
     let lifecycles = tasks(51, 12, 1);
     let events = deliveries(&mut Rng::with_seed(52), &lifecycles, 3, true);

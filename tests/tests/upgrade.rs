@@ -11,8 +11,6 @@ use fastrand::Rng;
 use serde_json::Value;
 use task_timing_tests::generator::{Lifecycle, Profile, deliveries, lifecycle};
 use task_timing_tests::harness::{TestStack, deliver};
-use task_timing_tests::local::dynamodb_from_env;
-use task_timing_tests::replay::{expected_rollups, rollup_violations, scan_rollups};
 use timing_domain::event::parse_event;
 use timing_domain::record::TaskRecord;
 use timing_domain::rollup::due_markers;
@@ -147,11 +145,7 @@ async fn tasks_started_on_the_transaction_path_and_finished_on_the_stream_path_c
     let drained = stack.drain().await.unwrap();
     println!("stream after the upgrade: {drained}");
 
-    let client = dynamodb_from_env().await.unwrap();
-    let violations = rollup_violations(
-        &expected_rollups(&lifecycles),
-        &scan_rollups(&client, &stack.rollup_table).await.unwrap(),
-    );
+    let violations = stack.rollup_violations(&lifecycles).await.unwrap();
     assert!(
         violations.is_empty(),
         "{} violations:\n{}",
@@ -159,7 +153,14 @@ async fn tasks_started_on_the_transaction_path_and_finished_on_the_stream_path_c
         violations.join("\n")
     );
     // The new path took every record over: no marker of the old path is left.
-    let mut pages = client.scan().table_name(&stack.table).into_paginator().items().send();
+    let mut pages = stack
+        .store
+        .client()
+        .scan()
+        .table_name(&stack.table)
+        .into_paginator()
+        .items()
+        .send();
     while let Some(item) = pages.next().await {
         let item = item.unwrap();
         assert!(

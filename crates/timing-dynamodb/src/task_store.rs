@@ -67,11 +67,18 @@ pub struct VersionedUpdate {
     pub expression: Expression,
 }
 
-/// `#name -> name` for every record attribute and the condition's key: the same for every event,
-/// so it is built once and cloned (a clone copies the table without hashing again).
+/// `#name -> name` for every record attribute, the bookkeeping attributes and the condition's key: the
+/// same for every event, so it is built once and cloned (a clone copies the table without hashing again).
 static ATTRIBUTE_NAMES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
     let mut expression = Expression::new();
-    for name in RECORD_ATTRIBUTES {
+    let bookkeeping = [
+        WRITE_ID,
+        ROLLUPS_FROM_STREAM,
+        METRICS_EMITTED,
+        METRICS_EMITTED_BEFORE,
+        ROLLED_UP,
+    ];
+    for name in RECORD_ATTRIBUTES.into_iter().chain(bookkeeping) {
         expression.name(name);
     }
     expression.names

@@ -38,7 +38,6 @@ async fn main() -> Result<(), Error> {
     let workers = args.next().transpose()?.unwrap_or(8);
     let faults_of = |seed: u64, kinds: Vec<Fault>| FaultPlan {
         rate: FAULT_RATE,
-        transaction_rate: 0.0,
         kinds,
         outage: None,
         seed,

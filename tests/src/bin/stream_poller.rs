@@ -8,7 +8,6 @@
 //! Two pollers may run at once on one table: each applies every record in order under the same shard
 //! name, and the rollups' guard applies each record once (docs/rollups.md).
 
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use task_timing_tests::local::{Error, dynamodb_from_env};
@@ -28,7 +27,7 @@ async fn main() -> Result<(), Error> {
             eprintln!("stream poller: {figures}");
             Ok(())
         }
-        "follow" => poller.follow(Duration::from_secs(1), &AtomicBool::new(false)).await,
+        "follow" => poller.follow(Duration::from_secs(1)).await,
         _ => Err("usage: stream_poller follow | drain".into()),
     }
 }
