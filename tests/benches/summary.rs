@@ -20,6 +20,7 @@ use timing_domain::record::{TIMING_ROW_ATTRIBUTES, TaskRecord, TimingRow};
 use timing_domain::request::GroupBy;
 use timing_domain::stats::{bootstrap_median_difference, describe, mann_whitney_u};
 use timing_domain::timing::Phase;
+use timing_dynamodb::record_item::{projected_names, record_form, stored_item};
 
 const VALUES: usize = 100_000;
 
@@ -39,8 +40,9 @@ fn projected_items(count: usize) -> Vec<HashMap<String, AttributeValue>> {
             let task = lifecycle(&mut rng, &profile, 1_795_000_000_000 + i as i64);
             let last = task.events.last().unwrap().to_string();
             let record = TaskRecord::from_event(parse_event(last.as_bytes()).unwrap(), 90).unwrap();
-            let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record).unwrap();
-            item.retain(|name, _| TIMING_ROW_ATTRIBUTES.contains(&name.as_str()));
+            let mut item = stored_item(&record).unwrap();
+            let projected = projected_names(&TIMING_ROW_ATTRIBUTES);
+            item.retain(|name, _| projected.contains(&name.as_str()));
             item
         })
         .collect()
@@ -118,7 +120,7 @@ fn statistics(c: &mut Criterion) {
             b.iter(|| {
                 let mut groups: BTreeMap<_, Accumulator> = BTreeMap::new();
                 for item in items.iter().cloned() {
-                    let row: TimingRow = serde_dynamo::from_item(item).unwrap();
+                    let row: TimingRow = serde_dynamo::from_item(record_form(item)).unwrap();
                     groups
                         .entry(group_key(&row, &[GroupBy::Family, GroupBy::Revision]))
                         .or_default()

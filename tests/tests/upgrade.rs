@@ -17,21 +17,12 @@ use timing_domain::rollup::due_markers;
 use timing_domain::timestamp::Timestamp;
 use timing_dynamodb::items::string_set;
 use timing_dynamodb::keys::ROLLED_UP;
-use timing_dynamodb::task_store::versioned_update;
+use timing_dynamodb::legacy_rollups::legacy_record_update;
 
-/// The record write of the transaction path, as its task-events sent it: today's versioned update
-/// without the stream path's mark, and keeping the markers the record holds.
+/// The record write of the transaction path, as its task-events sent it (in the stored form of its time).
 async fn legacy_write(stack: &TestStack, record: &TaskRecord) -> bool {
-    let mut update = versioned_update(record, &Default::default(), "legacy").unwrap();
-    let expression = &mut update.expression;
-    expression.values.remove(":rollupsFromStream");
-    expression.names.remove("#rollupsFromStream");
-    expression.names.remove("#rolledUp");
-    let text = update
-        .update_expression
-        .replace(", #rollupsFromStream = :rollupsFromStream", "")
-        .replace(", #rolledUp", "")
-        .replace(" REMOVE #rolledUp", "");
+    let update = legacy_record_update(record, "legacy").unwrap();
+    let text = update.update_expression;
     assert!(
         !text.contains("rolledUp") && !text.contains("rollupsFromStream"),
         "{text}"
@@ -152,7 +143,8 @@ async fn tasks_started_on_the_transaction_path_and_finished_on_the_stream_path_c
         violations.len(),
         violations.join("\n")
     );
-    // The new path took every record over: no marker of the old path is left.
+    // The new path took every record over: no marker of the old path is left, and no attribute of the
+    // stored form before it (every record here ends on the new path).
     let mut pages = stack
         .store
         .client()
@@ -167,5 +159,9 @@ async fn tasks_started_on_the_transaction_path_and_finished_on_the_stream_path_c
             !item.contains_key(ROLLED_UP) && item.contains_key("rollupsFromStream"),
             "{item:?}"
         );
+        for old_name in ["lastStatus", "startedAt", "startupSeconds", "containers", "taskId"] {
+            assert!(!item.contains_key(old_name), "{old_name} left in {item:?}");
+        }
+        assert!(item.contains_key("ls"), "{item:?}");
     }
 }

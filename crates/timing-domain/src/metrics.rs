@@ -21,7 +21,7 @@ pub const TIMESTAMP_ANOMALIES: &str = "TimestampAnomalies";
 /// on it for every family at once, with GROUP BY.
 pub const SLOW_STARTUPS: &str = "SlowStartups";
 /// Ledger keys of anomalies are per phase (`TimestampAnomalies/imagePull`) so each counts once.
-const ANOMALY_KEY_PREFIX: &str = "TimestampAnomalies/";
+pub const ANOMALY_KEY_PREFIX: &str = "TimestampAnomalies/";
 
 pub const DIMENSION_SETS: [&[&str]; 2] = [
     &["ClusterName", "TaskFamily", "TaskRevision"],

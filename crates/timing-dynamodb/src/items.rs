@@ -13,15 +13,16 @@ use crate::keys::{
     METRICS_EMITTED, METRICS_EMITTED_BEFORE, ROLLED_UP, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY, ROLLUPS_FROM_STREAM,
     WRITE_ID,
 };
+use crate::record_item::{ledger_key, record_form};
 
 /// A stored item as its record and its `metricsEmitted` ledger (what `TaskStore::get` returns; a
 /// Scan's items too).
 pub fn record_from_item(
     mut item: HashMap<String, AttributeValue>,
 ) -> Result<(TaskRecord, BTreeSet<String>), StoreError> {
-    let emitted = string_set(&item, METRICS_EMITTED);
+    let emitted = ledger_set(&item, METRICS_EMITTED);
     item.remove(METRICS_EMITTED);
-    Ok((serde_dynamo::from_item(item)?, emitted))
+    Ok((serde_dynamo::from_item(record_form(item))?, emitted))
 }
 
 /// A record as one side of a stream record: the bookkeeping left out, which path wrote it and the
@@ -39,10 +40,16 @@ pub fn image_from_item(mut item: HashMap<String, AttributeValue>) -> Result<Imag
         item.remove(bookkeeping);
     }
     Ok(Image {
-        record: serde_dynamo::from_item(item)?,
+        record: serde_dynamo::from_item(record_form(item))?,
         stream_path,
         legacy_rolled_up,
     })
+}
+
+/// A ledger attribute (`metricsEmitted` or `metricsEmittedBefore`) as metric keys, whichever form its
+/// members are stored in (see [`crate::record_item::ledger_code`]).
+pub fn ledger_set(item: &HashMap<String, AttributeValue>, name: &str) -> BTreeSet<String> {
+    string_set(item, name).iter().map(|stored| ledger_key(stored)).collect()
 }
 
 /// A string-set attribute, empty when absent.

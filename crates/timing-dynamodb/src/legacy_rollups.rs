@@ -7,15 +7,40 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
-use timing_domain::record::TaskRecord;
+use timing_domain::record::{RECORD_ATTRIBUTES, TaskRecord};
 use timing_domain::rollup::{Marker, deltas, rollup_retention_seconds};
 
 use crate::StoreError;
 use crate::expression::Expression;
 use crate::items::string_set;
-use crate::keys::{PARTITION_KEY, ROLLED_UP};
+use crate::keys::{PARTITION_KEY, ROLLED_UP, WRITE_ID};
 use crate::rollup_store::{ItemUpdate, rollup_update};
 use crate::task_store::TaskStore;
+use crate::task_store::VersionedUpdate;
+
+/// The record write of the transaction path, in the stored form of its time: every attribute under its
+/// record name, timestamps as strings, no stream mark, the markers left alone.
+pub fn legacy_record_update(record: &TaskRecord, write_id: &str) -> Result<VersionedUpdate, serde_dynamo::Error> {
+    let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
+    let mut expression = Expression::new();
+    for name in RECORD_ATTRIBUTES.iter().filter(|name| !item.contains_key(**name)) {
+        expression.remove(name);
+    }
+    for (name, value) in item {
+        if name != PARTITION_KEY {
+            expression.set(&name, value);
+        }
+    }
+    expression.set(WRITE_ID, AttributeValue::S(write_id.to_owned()));
+    let task_arn = expression.name(PARTITION_KEY);
+    let version = expression.name("version");
+    Ok(VersionedUpdate {
+        key: HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(record.task_arn.clone()))]),
+        update_expression: expression.update(),
+        condition_expression: format!("attribute_not_exists({task_arn}) OR {version} < :version"),
+        expression,
+    })
+}
 
 /// The task record's side of the transaction: add the markers, on condition that the record exists
 /// and holds none of them yet. A marker already there means another invocation rolled it up.

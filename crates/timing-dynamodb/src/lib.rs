@@ -17,6 +17,7 @@ pub mod keys;
 #[cfg(any(test, feature = "test-support"))]
 pub mod legacy_rollups;
 pub mod reads;
+pub mod record_item;
 pub mod rollup_store;
 pub mod stream_store;
 pub mod task_store;

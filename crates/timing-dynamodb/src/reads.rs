@@ -8,6 +8,7 @@ use timing_domain::rollup::Granularity;
 
 use crate::expression::{Expression, all_of};
 use crate::keys::{CREATED_AT, FAMILY, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY, period_key_prefix};
+use crate::record_item::projected_names;
 
 /// The parts of a Query request.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +61,12 @@ pub fn record_query(query: &RecordQuery) -> QueryParameters {
 /// [`record_query`] reading only what a [`timing_domain::record::TimingRow`] holds.
 pub fn timing_row_query(query: &RecordQuery) -> QueryParameters {
     let mut parameters = record_query(query);
-    parameters.projection = Some(parameters.expression.projection(&TIMING_ROW_ATTRIBUTES));
+    // Both forms' names: records written before the stored form changed live until their TTL.
+    parameters.projection = Some(
+        parameters
+            .expression
+            .projection(&projected_names(&TIMING_ROW_ATTRIBUTES)),
+    );
     parameters
 }
 
@@ -263,7 +269,23 @@ mod tests {
     fn projection_names_every_timing_attribute() {
         let parameters = timing_row_query(&query());
         let projection = parameters.projection.unwrap();
-        assert_eq!(projection.split(", ").count(), TIMING_ROW_ATTRIBUTES.len());
-        assert_eq!(parameters.expression.names["#failedToStart"], "failedToStart");
+        let names: Vec<&str> = projection
+            .split(", ")
+            .map(|placeholder| parameters.expression.names[placeholder].as_str())
+            .collect();
+        // Each attribute under its record name (items written before the stored form) and its stored
+        // name where that differs: 4 of the 17 keep theirs (family, revision, clusterName, launchType).
+        assert_eq!(names.len(), 2 * TIMING_ROW_ATTRIBUTES.len() - 4);
+        for name in [
+            "failedToStart",
+            "fts",
+            "startedAt",
+            "stAt",
+            "containers",
+            "co",
+            "family",
+        ] {
+            assert!(names.contains(&name), "{name} not projected");
+        }
     }
 }

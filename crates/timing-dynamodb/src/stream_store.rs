@@ -77,11 +77,38 @@ pub fn guarded_update(
     Some(update)
 }
 
+/// Amounts one update adds at most. DynamoDB refuses an UpdateExpression over 4 KB; a bucket's ADD
+/// (`#b1234 :b1234, `) takes 14 characters and the series' SET with the guard about 300, so 200
+/// amounts stay near 3 KB. Only a batch with many tasks of one series in one period reaches it.
+pub const MAX_AMOUNTS_PER_UPDATE: usize = 200;
+
+/// The contributions the next update sends: those after `applied`, as many (in stream order, at least
+/// one) as keep their sum within [`MAX_AMOUNTS_PER_UPDATE`]. Each such run moves the guard to its last
+/// record, so the runs of one item apply in order and each exactly once, like whole batches.
+pub fn next_run<'a>(contributions: &'a [Contribution], applied: Option<&str>) -> &'a [Contribution] {
+    let start = contributions
+        .iter()
+        .position(|contribution| applied.is_none_or(|applied| contribution.sequence.as_str() > applied))
+        .unwrap_or(contributions.len());
+    let due = &contributions[start..];
+    let mut names = std::collections::BTreeSet::new();
+    let mut end = 0;
+    for (index, contribution) in due.iter().enumerate() {
+        names.extend(contribution.change.amounts.keys());
+        if index > 0 && names.len() > MAX_AMOUNTS_PER_UPDATE {
+            break;
+        }
+        end = index + 1;
+    }
+    &due[..end]
+}
+
 /// What applying one item's contributions did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
-    /// One UpdateItem added them (`attempts` counts the refused ones before it).
-    Added { attempts: u32 },
+    /// `updates` UpdateItems added them (more than one when they exceed [`MAX_AMOUNTS_PER_UPDATE`]);
+    /// `attempts` counts the refused ones.
+    Added { updates: u32, attempts: u32 },
     /// The item already held every one of them (a retried batch).
     AlreadyThere { attempts: u32 },
 }
@@ -100,11 +127,20 @@ impl TaskStore {
     ) -> Result<Applied, StoreError> {
         let guard_attribute = format!("{APPLIED_PREFIX}{shard_id}");
         let mut applied: Option<String> = None;
-        for attempt in 1..=MAX_GUARD_ATTEMPTS {
-            let Some(update) = guarded_update(key, shard_id, contributions, applied.as_deref()) else {
-                return Ok(Applied::AlreadyThere { attempts: attempt - 1 });
+        let (mut updates, mut refusals) = (0, 0);
+        loop {
+            let run = next_run(contributions, applied.as_deref());
+            let (Some(first), Some(last), Some(update)) =
+                (run.first(), run.last(), guarded_update(key, shard_id, run, None))
+            else {
+                return Ok(match updates {
+                    0 => Applied::AlreadyThere { attempts: refusals },
+                    _ => Applied::Added {
+                        updates,
+                        attempts: refusals,
+                    },
+                });
             };
-            let first_due = update.expression.values.get(":first").cloned();
             let result = self
                 .client
                 .update_item()
@@ -118,7 +154,10 @@ impl TaskStore {
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(Applied::Added { attempts: attempt - 1 }),
+                Ok(_) => {
+                    updates += 1;
+                    applied = Some(last.sequence.clone());
+                }
                 Err(SdkError::ServiceError(service))
                     if matches!(service.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
                 {
@@ -129,12 +168,21 @@ impl TaskStore {
                     let stored = stored_guard(stored.as_ref(), &guard_attribute);
                     // The condition only fails on a guard at or past the first record sent; anything
                     // else (a guard that went backwards, or vanished) would loop.
-                    let first_due = first_due.as_ref().and_then(|first| first.as_s().ok());
-                    if stored.is_none() || stored.as_ref() < first_due {
+                    if stored.as_deref().is_none_or(|stored| stored < first.sequence.as_str()) {
                         return Err(StoreError::Refused {
                             operation: "UpdateItem",
                             table: self.rollup_table.clone(),
                             reason: format!("the guard {guard_attribute} refused the update but holds {stored:?}"),
+                        });
+                    }
+                    refusals += 1;
+                    if refusals >= MAX_GUARD_ATTEMPTS {
+                        return Err(StoreError::Refused {
+                            operation: "UpdateItem",
+                            table: self.rollup_table.clone(),
+                            reason: format!(
+                                "{guard_attribute} moved {MAX_GUARD_ATTEMPTS} times while this batch applied"
+                            ),
                         });
                     }
                     applied = stored;
@@ -142,11 +190,6 @@ impl TaskStore {
                 Err(err) => return Err(StoreError::sdk("UpdateItem", &self.rollup_table, err)),
             }
         }
-        Err(StoreError::Refused {
-            operation: "UpdateItem",
-            table: self.rollup_table.clone(),
-            reason: format!("{guard_attribute} moved {MAX_GUARD_ATTEMPTS} times while this batch applied"),
-        })
     }
 }
 
@@ -234,5 +277,48 @@ mod tests {
             update.update_expression
         );
         assert!(update.update_expression.contains("#appliedShard = :last"));
+    }
+
+    fn buckets(sequence: &str, first: i32, count: i32) -> Contribution {
+        let amounts = (first..first + count).map(|index| (format!("b{index}"), 1)).collect();
+        Contribution {
+            sequence: padded_sequence(sequence).unwrap(),
+            change: ItemChange {
+                amounts,
+                retention_seconds: Some(86_400),
+            },
+        }
+    }
+
+    #[test]
+    fn a_run_holds_as_many_records_as_keep_the_expression_within_dynamodbs_limit() {
+        // Records of 90 distinct buckets each: two fit in 200 amounts, the third would not.
+        let contributions = [buckets("1", 1000, 90), buckets("2", 1100, 90), buckets("3", 1200, 90)];
+        let run = next_run(&contributions, None);
+        assert_eq!(run.len(), 2);
+        let update = guarded_update(&key(), "shardId-00000001700000000000-abcdef01", run, None).unwrap();
+        assert!(
+            update.update_expression.len() <= 4096,
+            "{} characters",
+            update.update_expression.len()
+        );
+        // The next run starts after the first's last record; one record alone is sent whatever its size.
+        let after = padded_sequence("2").unwrap();
+        assert_eq!(next_run(&contributions, Some(&after)).len(), 1);
+        let huge = [buckets("1", 1000, 300)];
+        assert_eq!(next_run(&huge, None).len(), 1);
+        let all = padded_sequence("3").unwrap();
+        assert!(next_run(&contributions, Some(&all)).is_empty());
+    }
+
+    #[test]
+    fn the_largest_run_stays_within_the_expression_limit() {
+        let full = [buckets("1", 1000, MAX_AMOUNTS_PER_UPDATE as i32)];
+        let update = guarded_update(&key(), &format!("shardId-{}", "9".repeat(56)), &full, None).unwrap();
+        assert!(
+            update.update_expression.len() <= 4096,
+            "{} characters",
+            update.update_expression.len()
+        );
     }
 }

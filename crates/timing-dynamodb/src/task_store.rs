@@ -12,16 +12,17 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use timing_domain::query::{PageKey, RecordQuery};
-use timing_domain::record::{RECORD_ATTRIBUTES, TaskRecord, TimingRow};
+use timing_domain::record::{TaskRecord, TimingRow};
 
 use crate::error::{ReadCount, StoreError};
 use crate::expression::Expression;
-use crate::items::{number_attribute, record_from_item, string_set};
+use crate::items::{ledger_set, number_attribute, record_from_item};
 use crate::keys::{
     DEFAULT_ROLLUP_TABLE_NAME, FAMILY_INDEX, METRICS_EMITTED, METRICS_EMITTED_BEFORE, NOTHING_EMITTED, PARTITION_KEY,
     ROLLED_UP, ROLLUPS_FROM_STREAM, WRITE_ID, page_key_from_item, page_key_item,
 };
 use crate::reads::{QueryParameters, record_query, timing_row_query};
+use crate::record_item::{STORED_NAMES, ledger_code, record_form, stored_item};
 
 /// task-events' SDK timeouts. Without them the SDK waits for an answer as long as Lambda lets it (30 s),
 /// then the whole invocation fails; with them a lost or late answer is retried inside the invocation
@@ -78,7 +79,7 @@ static ATTRIBUTE_NAMES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
         METRICS_EMITTED_BEFORE,
         ROLLED_UP,
     ];
-    for name in RECORD_ATTRIBUTES.into_iter().chain(bookkeeping) {
+    for name in STORED_NAMES.iter().copied().chain(bookkeeping) {
         expression.name(name);
     }
     expression.names
@@ -92,19 +93,15 @@ pub fn versioned_update(
     ledger: &BTreeSet<String>,
     write_id: &str,
 ) -> Result<VersionedUpdate, serde_dynamo::Error> {
-    // serde_dynamo's own Item, drained value by value into the request: converting the whole map
-    // first would build a second HashMap per event.
-    let mut item: serde_dynamo::Item = serde_dynamo::to_item(record)?;
-    let mut present = [false; RECORD_ATTRIBUTES.len()];
+    let item = stored_item(record)?;
     let mut expression = Expression::with_names(ATTRIBUTE_NAMES.clone());
     expression.values.reserve(item.len() + 3);
-    for (name, value) in item.drain() {
-        // A field missing from RECORD_ATTRIBUTES (a unit test guards the list) is still written.
-        if let Some(index) = RECORD_ATTRIBUTES.iter().position(|known| *known == name) {
-            present[index] = true;
-        }
+    for name in STORED_NAMES.iter().filter(|name| !item.contains_key(**name)) {
+        expression.remove(name);
+    }
+    for (name, value) in item {
         if name != PARTITION_KEY {
-            expression.set(&name, AttributeValue::from(value));
+            expression.set(&name, value);
         }
     }
     expression.set(WRITE_ID, AttributeValue::S(write_id.to_owned()));
@@ -114,17 +111,13 @@ pub fn versioned_update(
     let before = expression.name(METRICS_EMITTED_BEFORE);
     let nothing = expression.value("nothingEmitted", AttributeValue::Ss(vec![NOTHING_EMITTED.to_owned()]));
     expression.set_action(&format!("{before} = if_not_exists({emitted}, {nothing})"));
-    for (name, present) in RECORD_ATTRIBUTES.iter().zip(present) {
-        if !present {
-            expression.remove(name);
-        }
-    }
     // The transaction path's markers go with this path's first write of the record (task-rollups then
     // counts it whole, see `timing_domain::stream::Image`).
     expression.remove(ROLLED_UP);
     // DynamoDB rejects empty sets, so a version with nothing to emit leaves the ledger alone.
     if !ledger.is_empty() {
-        expression.add(METRICS_EMITTED, AttributeValue::Ss(ledger.iter().cloned().collect()));
+        let codes = ledger.iter().map(|key| ledger_code(key)).collect();
+        expression.add(METRICS_EMITTED, AttributeValue::Ss(codes));
     }
     let task_arn = expression.name(PARTITION_KEY);
     let version = expression.name("version");
@@ -148,7 +141,7 @@ pub fn refused_outcome(stored: Option<HashMap<String, AttributeValue>>, version:
                 .and_then(|id| id.as_s().ok())
                 .is_some_and(|id| id == write_id);
         if own_write {
-            let mut before = string_set(item, METRICS_EMITTED_BEFORE);
+            let mut before = ledger_set(item, METRICS_EMITTED_BEFORE);
             before.remove(NOTHING_EMITTED);
             return WriteOutcome::Written {
                 previously_emitted: before,
@@ -224,7 +217,7 @@ impl TaskStore {
             Ok(output) => {
                 let old = output.attributes.unwrap_or_default();
                 Ok(WriteOutcome::Written {
-                    previously_emitted: string_set(&old, METRICS_EMITTED),
+                    previously_emitted: ledger_set(&old, METRICS_EMITTED),
                     recovered: false,
                 })
             }
@@ -280,7 +273,7 @@ impl TaskStore {
         let request = self.index_query(timing_row_query(query)).set_limit(page_size);
         let mut read = ReadCount::default();
         each_item(&self.table, request, max_rows, &query.family, &mut read, |item| {
-            each(serde_dynamo::from_item(item)?);
+            each(serde_dynamo::from_item(record_form(item))?);
             Ok(())
         })
         .await?;
@@ -315,7 +308,7 @@ impl TaskStore {
             read.count_call(output.scanned_count, max_rows, &query.family)?;
             for mut item in output.items.unwrap_or_default() {
                 item.remove(METRICS_EMITTED);
-                records.push(serde_dynamo::from_item::<_, TaskRecord>(item)?);
+                records.push(serde_dynamo::from_item::<_, TaskRecord>(record_form(item))?);
             }
             read.items_matched = records.len() as u64;
             let more = output.last_evaluated_key.filter(|key| !key.is_empty());
@@ -417,14 +410,31 @@ mod tests {
             .collect();
         let removed: Vec<&str> = remove_part.split(", ").map(name_of).collect();
         assert!(set.contains(&"createdAt") && set.contains(&"version") && set.contains(&"family"));
-        assert!(removed.contains(&"startedAt") && removed.contains(&"stopCode") && removed.contains(&"startupSeconds"));
+        assert!(
+            set.contains(&"ls") && !set.contains(&"lastStatus"),
+            "stored under its short name"
+        );
+        // This version lacks them, in the stored form and in the form before it.
+        for absent in [
+            "stAt",
+            "sc",
+            "sup",
+            "startedAt",
+            "stopCode",
+            "startupSeconds",
+            "lastStatus",
+        ] {
+            assert!(removed.contains(&absent), "{absent} not removed");
+        }
         assert!(!set.contains(&"taskArn") && !removed.contains(&"taskArn"));
         assert_eq!(removed.last(), Some(&"rolledUp"), "the transaction path's markers go");
-        assert_eq!(set.len() + removed.len() - 1, RECORD_ATTRIBUTES.len() - 1);
+        // Every stored name is either set or removed, once.
+        assert_eq!(set.len() + removed.len() - 1, STORED_NAMES.len() - 1);
         assert_eq!(add_part, "#metricsEmitted :metricsEmitted");
         assert_eq!(
             update.expression.values[":metricsEmitted"],
-            AttributeValue::Ss(vec!["TasksStarted".into()])
+            AttributeValue::Ss(vec!["S".into()]),
+            "TasksStarted by its code"
         );
         assert_eq!(update.expression.values[":version"], AttributeValue::N("7".into()));
         assert_eq!(
@@ -476,14 +486,17 @@ mod tests {
             );
             item
         };
-        // Our write of version 7 landed; before it only TasksStarted had been emitted.
-        assert_eq!(
-            refused_outcome(Some(landed(7, "w1", &["TasksStarted"])), 7, "w1"),
-            WriteOutcome::Written {
-                previously_emitted: BTreeSet::from(["TasksStarted".to_owned()]),
-                recovered: true,
-            }
-        );
+        // Our write of version 7 landed; before it only TasksStarted had been emitted (stored whole
+        // before the ledger codes, by its code since).
+        for before in ["TasksStarted", "S"] {
+            assert_eq!(
+                refused_outcome(Some(landed(7, "w1", &[before])), 7, "w1"),
+                WriteOutcome::Written {
+                    previously_emitted: BTreeSet::from(["TasksStarted".to_owned()]),
+                    recovered: true,
+                }
+            );
+        }
         // The first write of the task: nothing was emitted before it.
         assert!(matches!(
             refused_outcome(Some(landed(7, "w1", &["-"])), 7, "w1"),
@@ -504,10 +517,10 @@ mod tests {
     fn numbers_are_stored_as_exact_decimals() {
         let mut record = pending();
         record.startup_seconds = Some(31.096);
-        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record).unwrap();
-        assert_eq!(item["startupSeconds"], AttributeValue::N("31.096".into()));
+        let item = stored_item(&record).unwrap();
+        assert_eq!(item["sup"], AttributeValue::N("31.096".into()));
         assert_eq!(item["createdAt"], AttributeValue::S("2024-01-01T00:00:00.000Z".into()));
-        let back: TaskRecord = serde_dynamo::from_item(item).unwrap();
+        let back: TaskRecord = serde_dynamo::from_item(record_form(item)).unwrap();
         assert_eq!(back, record);
     }
 }

@@ -172,7 +172,13 @@ async fn a_refused_guard_retries_with_only_the_records_after_the_stored_one() {
         .apply_contributions(&rollup_key(), "s1", &contributions)
         .await
         .unwrap();
-    assert_eq!(applied, Applied::Added { attempts: 1 });
+    assert_eq!(
+        applied,
+        Applied::Added {
+            updates: 1,
+            attempts: 1
+        }
+    );
     // All three, then (105 already applied by an earlier invocation) only 110's.
     assert_eq!(*asked.lock().unwrap(), ["7", "4"]);
 }

@@ -17,6 +17,7 @@ use timing_domain::metrics::ledger_keys;
 use timing_domain::record::TaskRecord;
 use timing_dynamodb::TaskStore;
 use timing_dynamodb::keys::{METRICS_EMITTED, METRICS_EMITTED_BEFORE, WRITE_ID};
+use timing_dynamodb::record_item::{ledger_code, stored_item};
 
 #[derive(Default)]
 struct Lines(Mutex<Vec<String>>);
@@ -59,11 +60,12 @@ fn write_id(request: &UpdateItemInput) -> String {
 /// What the table holds after a write of `event` by `write_id`, the ledger before it `before`.
 fn stored(event: &Value, write_id: &str, before: &[&str]) -> HashMap<String, AttributeValue> {
     let record = record_of(event);
-    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record).unwrap();
+    let mut item = stored_item(&record).unwrap();
     item.insert(WRITE_ID.into(), AttributeValue::S(write_id.into()));
-    let before: Vec<String> = before.iter().map(|key| (*key).to_owned()).collect();
+    let before: Vec<String> = before.iter().map(|key| ledger_code(key)).collect();
     item.insert(METRICS_EMITTED_BEFORE.into(), strings(&before));
-    item.insert(METRICS_EMITTED.into(), strings(&ledger_keys(&record)));
+    let ledger: Vec<String> = ledger_keys(&record).iter().map(|key| ledger_code(key)).collect();
+    item.insert(METRICS_EMITTED.into(), strings(&ledger));
     item
 }
 

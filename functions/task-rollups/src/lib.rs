@@ -231,8 +231,8 @@ impl Handler {
         }
         for (key, contributions) in &plan.changes {
             match self.store.apply_contributions(key, shard_id, contributions).await {
-                Ok(Applied::Added { attempts }) => {
-                    report.updates += 1;
+                Ok(Applied::Added { updates, attempts }) => {
+                    report.updates += updates;
                     report.guard_refusals += attempts;
                 }
                 Ok(Applied::AlreadyThere { attempts }) => {

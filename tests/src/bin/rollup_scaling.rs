@@ -188,7 +188,7 @@ async fn main() -> Result<(), Error> {
             let records = generated_tasks
                 .records
                 .iter()
-                .map(serde_dynamo::to_item)
+                .map(timing_dynamodb::record_item::stored_item)
                 .collect::<Result<Vec<_>, _>>()?;
             batch_put(&client, &table, records).await?;
             let (name, from, to) = WINDOWS[0];

@@ -33,7 +33,7 @@ async fn load(client: &aws_sdk_dynamodb::Client, table: &str, tasks: usize, now:
         let task = lifecycle(&mut rng, &profiles[index % 2], created);
         let last = task.events.last().ok_or("a lifecycle has events")?;
         let record = TaskRecord::from_event(parse_event(last.to_string().as_bytes())?, 90)?;
-        items.push(serde_dynamo::to_item(&record)?);
+        items.push(timing_dynamodb::record_item::stored_item(&record)?);
     }
     batch_put(client, table, items).await
 }

@@ -1,0 +1,403 @@
+//! How the tasks table stores a record: under 1 KB, so that a write costs 1 unit and its index copy
+//! (projection ALL) 1 more (docs/records-and-metrics.md, "Stored form").
+//!
+//! The domain's [`TaskRecord`] keeps its names; the item differs in three ways:
+//! - **Short names** for the attributes only this code reads ([`SHORT_NAMES`], [`CONTAINER_NAMES`]).
+//!   Those DynamoDB reads itself keep theirs: the key, the index's keys, the TTL attribute, the version
+//!   the condition compares and the attributes the queries filter on.
+//! - **Timestamps as epoch milliseconds** (numbers of about 8 bytes instead of 24-character strings),
+//!   except `createdAt`, which the index sorts as a string.
+//! - **Nothing the task ARN already says**: `taskId`, `region`, `account`, `taskDefinitionArn` and
+//!   `clusterArn` are left out when they equal what the ARN (with family, revision and cluster) gives,
+//!   and rebuilt on reading. A value that differs is stored; an absent one as an empty string.
+//!
+//! Reading accepts both forms: items written before this one (every attribute under its record name,
+//! timestamps as strings) still decode, and the first write of the new form removes the old names.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use timing_domain::metrics::{ANOMALY_KEY_PREFIX, TASKS_FAILED_TO_START, TASKS_STARTED, TASKS_STOPPED};
+use timing_domain::record::{RECORD_ATTRIBUTES, TaskRecord};
+use timing_domain::timestamp::Timestamp;
+use timing_domain::timing::Phase;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// (record attribute, stored name).
+pub const SHORT_NAMES: [(&str, &str); 31] = [
+    ("capacityProviderName", "cp"),
+    ("platformVersion", "pv"),
+    ("platformFamily", "pf"),
+    ("availabilityZone", "az"),
+    ("group", "grp"),
+    ("startedBy", "sb"),
+    ("memory", "mem"),
+    ("lastStatus", "ls"),
+    ("desiredStatus", "ds"),
+    ("stopCode", "sc"),
+    ("stoppedReason", "sr"),
+    ("connectivity", "cn"),
+    ("containers", "co"),
+    ("connectivityAt", "cnAt"),
+    ("pullStartedAt", "psAt"),
+    ("pullStoppedAt", "peAt"),
+    ("startedAt", "stAt"),
+    ("stoppingAt", "sgAt"),
+    ("executionStoppedAt", "xsAt"),
+    ("stoppedAt", "spAt"),
+    ("updatedAt", "upAt"),
+    ("provisioningSeconds", "prov"),
+    ("imagePullSeconds", "pull"),
+    ("containerStartSeconds", "cst"),
+    ("startupSeconds", "sup"),
+    ("runSeconds", "run"),
+    ("shutdownSeconds", "shut"),
+    ("lifetimeSeconds", "life"),
+    ("timestampAnomalies", "anom"),
+    ("failedToStart", "fts"),
+    ("taskId", "id"),
+];
+
+/// (container attribute, stored name), inside each element of `co`.
+pub const CONTAINER_NAMES: [(&str, &str); 5] = [
+    ("name", "n"),
+    ("image", "i"),
+    ("imageDigest", "d"),
+    ("exitCode", "x"),
+    ("reason", "r"),
+];
+
+/// Record attributes stored as epoch milliseconds (their stored names are in [`SHORT_NAMES`]).
+const TIMESTAMPS: [&str; 8] = [
+    "connectivityAt",
+    "pullStartedAt",
+    "pullStoppedAt",
+    "startedAt",
+    "stoppingAt",
+    "executionStoppedAt",
+    "stoppedAt",
+    "updatedAt",
+];
+
+/// Attributes left out when the task ARN gives them; `taskId`'s stored name, when it must be stored,
+/// is in [`SHORT_NAMES`], the others keep their record names (they are rarely stored at all).
+const DERIVED: [&str; 5] = ["taskId", "region", "account", "taskDefinitionArn", "clusterArn"];
+
+/// Every name a record's attribute may be stored under, in either form: what a write removes when the
+/// version it writes lacks it.
+pub static STORED_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut names: Vec<&str> = RECORD_ATTRIBUTES.to_vec();
+    names.extend(SHORT_NAMES.iter().map(|(_, short)| *short));
+    names
+});
+
+fn stored_name(name: &str) -> &str {
+    SHORT_NAMES
+        .iter()
+        .find(|(long, _)| *long == name)
+        .map_or(name, |(_, short)| short)
+}
+
+fn record_name(name: &str) -> Option<&'static str> {
+    SHORT_NAMES
+        .iter()
+        .find(|(_, short)| *short == name)
+        .map(|(long, _)| *long)
+}
+
+/// The names to project for `attributes` (record names): each under both forms.
+pub fn projected_names(attributes: &[&'static str]) -> Vec<&'static str> {
+    let mut names = attributes.to_vec();
+    for attribute in attributes {
+        if let Some((_, short)) = SHORT_NAMES.iter().find(|(long, _)| long == attribute) {
+            names.push(short);
+        }
+    }
+    names
+}
+
+/// What the task ARN `arn:<partition>:ecs:<region>:<account>:task/…` gives, with the record's family,
+/// revision and cluster name.
+fn derived_values(item: &Item) -> Option<[(&'static str, String); 5]> {
+    let text = |name: &str| item.get(name).and_then(|value| value.as_s().ok());
+    let task_arn = text("taskArn")?;
+    let mut parts = task_arn.splitn(6, ':');
+    let (_, partition, _, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let task_id = resource.rsplit('/').next()?;
+    let family = text("family")?;
+    let revision = item.get("revision")?.as_n().ok()?;
+    let cluster = text("clusterName")?;
+    let prefix = format!("arn:{partition}:ecs:{region}:{account}");
+    Some([
+        ("taskId", task_id.to_owned()),
+        ("region", region.to_owned()),
+        ("account", account.to_owned()),
+        (
+            "taskDefinitionArn",
+            format!("{prefix}:task-definition/{family}:{revision}"),
+        ),
+        ("clusterArn", format!("{prefix}:cluster/{cluster}")),
+    ])
+}
+
+fn empty() -> AttributeValue {
+    AttributeValue::S(String::new())
+}
+
+/// The item that stores `record` (the bookkeeping attributes aside).
+pub fn stored_item(record: &TaskRecord) -> Result<Item, serde_dynamo::Error> {
+    Ok(stored_form(serde_dynamo::to_item(record)?))
+}
+
+/// `item` (a record as serde_dynamo writes it, record names) in its stored form.
+pub fn stored_form(mut item: Item) -> Item {
+    if let Some(derived) = derived_values(&item) {
+        for (name, value) in derived {
+            match item.get(name) {
+                Some(AttributeValue::S(stored)) if *stored == value => {
+                    item.remove(name);
+                }
+                // Absent, where reading would rebuild it: say so.
+                None => {
+                    item.insert(name.to_owned(), empty());
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let mut stored = Item::with_capacity(item.len());
+    for (name, mut value) in item {
+        if TIMESTAMPS.contains(&name.as_str())
+            && let Some(millis) = value.as_s().ok().and_then(|text| Timestamp::parse(text).ok())
+        {
+            value = AttributeValue::N(millis.millis().to_string());
+        }
+        if name == "containers"
+            && let AttributeValue::L(containers) = &mut value
+        {
+            for container in containers {
+                rename_map(container, |name| {
+                    CONTAINER_NAMES
+                        .iter()
+                        .find(|(long, _)| *long == name)
+                        .map(|(_, short)| *short)
+                });
+            }
+        }
+        stored.insert(stored_name(&name).to_owned(), value);
+    }
+    stored
+}
+
+/// `item` (either form) under the record's names, ready for serde_dynamo.
+pub fn record_form(item: Item) -> Item {
+    let mut record = Item::with_capacity(item.len() + DERIVED.len());
+    for (name, mut value) in item {
+        let name = record_name(&name).map_or(name, str::to_owned);
+        if TIMESTAMPS.contains(&name.as_str())
+            && let Some(millis) = value.as_n().ok().and_then(|n| n.parse::<i64>().ok())
+        {
+            value = AttributeValue::S(Timestamp::from_millis(millis).to_string());
+        }
+        if name == "containers"
+            && let AttributeValue::L(containers) = &mut value
+        {
+            for container in containers {
+                rename_map(container, |name| {
+                    CONTAINER_NAMES
+                        .iter()
+                        .find(|(_, short)| *short == name)
+                        .map(|(long, _)| *long)
+                });
+            }
+        }
+        record.insert(name, value);
+    }
+    if let Some(derived) = derived_values(&record) {
+        for (name, value) in derived {
+            match record.get(name) {
+                None => {
+                    record.insert(name.to_owned(), AttributeValue::S(value));
+                }
+                Some(AttributeValue::S(stored)) if stored.is_empty() => {
+                    record.remove(name);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    record
+}
+
+fn rename_map(value: &mut AttributeValue, rename: impl Fn(&str) -> Option<&'static str>) {
+    if let AttributeValue::M(map) = value {
+        *map = std::mem::take(map)
+            .into_iter()
+            .map(|(name, value)| (rename(&name).map_or(name, str::to_owned), value))
+            .collect();
+    }
+}
+
+/// (ledger key, stored code): a phase's metric by its stored name, its anomaly by `!` and that name.
+static LEDGER_CODES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
+    let mut codes = vec![
+        (TASKS_STARTED.to_owned(), "S".to_owned()),
+        (TASKS_STOPPED.to_owned(), "X".to_owned()),
+        (TASKS_FAILED_TO_START.to_owned(), "F".to_owned()),
+    ];
+    for phase in Phase::ALL {
+        let short = stored_name(&format!("{}Seconds", phase.name())).to_owned();
+        codes.push((phase.metric_name().to_owned(), short.clone()));
+        codes.push((format!("{ANOMALY_KEY_PREFIX}{}", phase.name()), format!("!{short}")));
+    }
+    codes
+});
+
+/// A ledger key as stored (a key without a code, one a later version adds, is stored as it is).
+pub fn ledger_code(key: &str) -> String {
+    LEDGER_CODES
+        .iter()
+        .find(|(long, _)| long == key)
+        .map_or_else(|| key.to_owned(), |(_, code)| code.clone())
+}
+
+/// A stored ledger member (a code, or a key stored whole before the codes) as its key.
+pub fn ledger_key(stored: &str) -> String {
+    LEDGER_CODES
+        .iter()
+        .find(|(_, code)| code == stored)
+        .map_or_else(|| stored.to_owned(), |(long, _)| long.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use timing_domain::event::parse_event;
+
+    fn record(detail: serde_json::Value) -> TaskRecord {
+        let envelope = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
+            "time": "2024-03-01T10:05:00Z", "region": "eu-west-1", "account": "111122223333", "detail": detail});
+        TaskRecord::from_event(parse_event(envelope.to_string().as_bytes()).unwrap(), 90).unwrap()
+    }
+
+    fn stopped() -> TaskRecord {
+        record(json!({
+            "taskArn": "arn:aws:ecs:eu-west-1:111122223333:task/prod/0123abcd",
+            "clusterArn": "arn:aws:ecs:eu-west-1:111122223333:cluster/prod",
+            "taskDefinitionArn": "arn:aws:ecs:eu-west-1:111122223333:task-definition/web:12",
+            "version": 6, "lastStatus": "STOPPED", "desiredStatus": "STOPPED", "launchType": "FARGATE",
+            "createdAt": "2024-03-01T10:00:00Z", "pullStartedAt": "2024-03-01T10:00:01.5Z",
+            "pullStoppedAt": "2024-03-01T10:00:03Z", "startedAt": "2024-03-01T10:00:04.25Z",
+            "stoppingAt": "2024-03-01T10:04:00Z", "executionStoppedAt": "2024-03-01T10:04:01Z",
+            "stoppedAt": "2024-03-01T10:04:30.125Z", "stopCode": "EssentialContainerExited",
+            "containers": [{"name": "app", "image": "repo/web:1", "imageDigest": "sha256:aa", "exitCode": 0}]
+        }))
+    }
+
+    fn item(record: &TaskRecord) -> Item {
+        serde_dynamo::to_item(record).unwrap()
+    }
+
+    #[test]
+    fn the_stored_form_reads_back_as_the_same_record() {
+        let record = stopped();
+        let stored = stored_form(item(&record));
+        assert_eq!(
+            serde_dynamo::from_item::<_, TaskRecord>(record_form(stored.clone())).unwrap(),
+            record
+        );
+        // 2024-03-01T10:04:30.125Z = 1709287470125 ms (date -u -d 2024-03-01T10:04:30Z +%s, then .125).
+        assert_eq!(stored["spAt"], AttributeValue::N("1709287470125".into()));
+        assert_eq!(
+            stored["co"].as_l().unwrap()[0].as_m().unwrap()["d"],
+            AttributeValue::S("sha256:aa".into())
+        );
+        for derived in DERIVED {
+            assert!(!stored.contains_key(derived), "{derived} is what the ARN says");
+        }
+        for kept in [
+            "taskArn",
+            "family",
+            "revision",
+            "clusterName",
+            "launchType",
+            "createdAt",
+            "expiresAt",
+            "version",
+        ] {
+            assert!(stored.contains_key(kept), "{kept} keeps its name");
+        }
+    }
+
+    #[test]
+    fn what_the_arn_does_not_say_is_stored() {
+        let mut record = stopped();
+        record.region = None;
+        record.account = Some("999999999999".into());
+        record.cluster_arn = Some("arn:aws:ecs:eu-west-1:111122223333:cluster/other".into());
+        let stored = stored_form(item(&record));
+        assert_eq!(
+            stored["region"],
+            AttributeValue::S(String::new()),
+            "absent, not derived"
+        );
+        assert_eq!(stored["account"], AttributeValue::S("999999999999".into()));
+        assert!(stored.contains_key("clusterArn"));
+        assert!(!stored.contains_key("taskDefinitionArn"));
+        assert_eq!(
+            serde_dynamo::from_item::<_, TaskRecord>(record_form(stored)).unwrap(),
+            record
+        );
+    }
+
+    #[test]
+    fn the_form_before_reads_as_it_did() {
+        let record = stopped();
+        assert_eq!(
+            serde_dynamo::from_item::<_, TaskRecord>(record_form(item(&record))).unwrap(),
+            record
+        );
+    }
+
+    #[test]
+    fn every_record_attribute_has_one_stored_name() {
+        let mut seen = std::collections::BTreeSet::new();
+        for name in RECORD_ATTRIBUTES {
+            assert!(seen.insert(stored_name(name)), "{name}: stored name taken twice");
+            assert_eq!(record_name(stored_name(name)).unwrap_or(name), name);
+        }
+        for (_, short) in SHORT_NAMES {
+            assert!(
+                !RECORD_ATTRIBUTES.contains(&short),
+                "{short} is also a record attribute"
+            );
+        }
+    }
+
+    #[test]
+    fn ledger_codes_round_trip_and_unknown_keys_pass_through() {
+        for key in [
+            "TasksStarted",
+            "TaskStartupTime",
+            "TimestampAnomalies/imagePull",
+            "SomethingNew",
+        ] {
+            assert_eq!(ledger_key(&ledger_code(key)), key);
+        }
+        assert_eq!(ledger_code("TaskStartupTime"), "sup");
+        assert_eq!(ledger_code("TimestampAnomalies/imagePull"), "!pull");
+        assert_eq!(ledger_code("SomethingNew"), "SomethingNew");
+        let codes: std::collections::BTreeSet<_> = LEDGER_CODES.iter().map(|(_, code)| code).collect();
+        assert_eq!(codes.len(), LEDGER_CODES.len(), "codes are distinct");
+    }
+}
