@@ -105,13 +105,13 @@ fi
   echo "## Cost per million task state change events"
   echo
   echo "\`python3 tools/bench_cost.py\` on this run's figures: handler time, CPU and bytes written per event"
-  echo "(\`runtime_bench events 1000\` above), the largest record (\`roundtrips\` below) and the rollup items' sizes"
-  echo "at 1,000 and 1,000,000 tasks a month (\`rollup_scaling\` below), at us-east-1 list prices. A task sends three"
-  echo "events (RUNNING; RUNNING with desiredStatus STOPPED; STOPPED), so a million events are 333,333 tasks."
-  echo "Write units: a record write (or a refused condition, which reads the item) costs 1 unit per KB started, its"
-  echo "index copy (projection ALL) as much again; task-rollups writes each rollup item a batch touches once, 1 unit"
-  echo "per KB: a task's RUNNING and STOPPED touch 18 items (counts and phases, hour and day), shared by the tasks"
-  echo "of the same series in a batch (1 for a quiet family, 33 in full batches of 100)."
+  echo "(\`runtime_bench events 1000\` above), the largest record and task-rollups' time per batch (\`roundtrips\` below),"
+  echo "the rollup items' mean sizes by tasks a month (\`rollup_scaling\` below) and the stream mapping's defaults in"
+  echo "infra/template.yaml, at us-east-1 list prices. A task sends three events (RUNNING; RUNNING with desiredStatus"
+  echo "STOPPED; STOPPED), so a million events are 333,333 tasks. Write units: a record write costs 1 unit per KB"
+  echo "started, its index copy (projection ALL) as much again; task-rollups writes each rollup item a batch touches"
+  echo "once, 1 unit per KB started, plus 85 B of guard per shard. How many tasks of a series share a batch follows"
+  echo "from the rate and the batching window (the script's docstring has the model)."
   echo
   python3 tools/bench_cost.py .local/bench-events.md .local/bench-roundtrips.md .local/bench-rollups.md
   echo

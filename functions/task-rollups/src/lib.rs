@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_lambda_events::dynamodb::{EventRecord, TimeWindowEvent, TimeWindowEventResponse};
 use aws_lambda_events::streams::DynamoDbBatchItemFailure;
+use futures_util::StreamExt;
 use lambda_runtime::Diagnostic;
 use timing_domain::rollup::RollupKey;
 use timing_domain::stream::{Removal, StreamChange, item_changes};
@@ -166,6 +167,19 @@ pub fn plan(records: &[EventRecord]) -> Plan {
     plan
 }
 
+async fn apply_item<'a>(
+    store: &'a TaskStore,
+    shard_id: &'a str,
+    key: &'a RollupKey,
+    contributions: &'a [Contribution],
+) -> (&'a RollupKey, Result<Applied, StoreError>) {
+    (key, store.apply_contributions(key, shard_id, contributions).await)
+}
+
+/// Rollup items updated at once. A batch of 1,000 records can touch hundreds of items; one after
+/// another at DynamoDB's few milliseconds each they would take seconds.
+pub const ITEMS_IN_FLIGHT: usize = 16;
+
 /// What one batch did, for the log.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchReport {
@@ -229,8 +243,18 @@ impl Handler {
             tracing::error!(error = %err, "stream record not applied");
             first_failed = Some(first_failed.map_or(*index, |first| first.min(*index)));
         }
-        for (key, contributions) in &plan.changes {
-            match self.store.apply_contributions(key, shard_id, contributions).await {
+        // Items are independent (each has its own guard), so a batch of many series does not wait for
+        // its updates one after another; within an item, runs stay in order (`apply_contributions`).
+        // Collected first (futures do nothing until polled): a stream mapped by a closure over borrowed
+        // keys is not provably Send for every lifetime, which spawning a caller needs.
+        let updates: Vec<_> = plan
+            .changes
+            .iter()
+            .map(|(key, contributions)| apply_item(&self.store, shard_id, key, contributions))
+            .collect();
+        let mut outcomes = futures_util::stream::iter(updates).buffer_unordered(ITEMS_IN_FLIGHT);
+        while let Some((key, outcome)) = outcomes.next().await {
+            match outcome {
                 Ok(Applied::Added { updates, attempts }) => {
                     report.updates += updates;
                     report.guard_refusals += attempts;
