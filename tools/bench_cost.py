@@ -27,6 +27,9 @@ EVENTS = 1_000_000
 TASKS = EVENTS / 3
 # Per rollup item, once per shard that wrote it: `applied#` + a shard id of 37 characters + 40 digits.
 GUARD_BYTES = 85
+# Stream shards are ephemeral (DynamoDB rolls them over about every 4 hours), so over its period an item
+# of a one-partition table is written by up to 2 shards (hour) or 7 (day).
+GUARDS = {"hour": 2, "day": 7}
 TEMPLATE = "infra/template.yaml"
 # (tasks per family-hour, rollup sizes measured at this many tasks a month, factor on those sizes)
 RATES = (
@@ -77,9 +80,10 @@ for tasks in {size for _, size, _ in RATES}:
     sizes[tasks] = (hour, day)
 
 
-def model(rate, sizes_at, factor):
+def model(rate, sizes_at, factor, window=window):
     hour, day = sizes[sizes_at]
-    unit_hour, unit_day = kb(hour * factor + GUARD_BYTES), kb(day * factor + GUARD_BYTES)
+    unit_hour = kb(hour * factor + GUARDS["hour"] * GUARD_BYTES)
+    unit_day = kb(day * factor + GUARDS["day"] * GUARD_BYTES)
     records_per_batch = min(batch_size, 1 + 3 * rate / 3600 * window)
     tasks_per_batch = records_per_batch / 3
     alone = 4 + 7 * (unit_hour + unit_day)  # counts items are small: 1 unit each
@@ -119,6 +123,15 @@ for m in models:
         f"| {m['rate']:,} | {m['records_per_batch']:.1f} | {m['record_units']} | {m['unit_hour']} / {m['unit_day']}"
         f" ({hour:.0f} B / {day:.0f} B{note}) | {m['rollup_units']:.2f} | **{m['units']:.2f}** |"
     )
+print()
+target_rate = next(rate for rate in RATES if rate[0] == TARGET_RATE)
+print(f"The batching window's price at {TARGET_RATE:,} tasks per family-hour (`StreamBatchingWindowSeconds`; the lag is about the window):")
+print()
+print("| window | records per batch | rollup units per task | per task |")
+print("|---:|---:|---:|---:|")
+for seconds in (0, 5, 30, 60, 120, 300):
+    m = model(*target_rate, window=seconds)
+    print(f"| {seconds} s | {m['records_per_batch']:.1f} | {m['rollup_units']:.2f} | {m['units']:.2f} |")
 print()
 target = next(m for m in models if m["rate"] == TARGET_RATE)
 consumer_billed = math.ceil(consumer_ms)

@@ -53,13 +53,14 @@ async fn every_phase_enters_its_rollup_exactly_once_whatever_the_deliveries_and_
     let writer_kinds = vec![Fault::Throttling, Fault::InternalServerError, Fault::ConnectionReset];
     let (writer, _) = faulty(0.1, writer_kinds, None, u64::MAX, 41).await;
     // task-rollups: the same, answers lost after the update applied, and an outage long enough to
-    // exhaust the SDK's retries (items fail, the batch reports them and is retried from there).
+    // exhaust the SDK's retries of items updated 16 at a time (items fail, the batch reports them and is
+    // retried from there).
     let consumer_kinds = vec![
         Fault::ProvisionedThroughputExceeded,
         Fault::ServiceUnavailable,
         Fault::LostAnswer,
     ];
-    let (consumer, consumer_faults) = faulty(0.1, consumer_kinds, Some((40, 9)), 12, 44).await;
+    let (consumer, consumer_faults) = faulty(0.1, consumer_kinds, Some((40, 60)), 12, 44).await;
     let stack = TestStack::with_client(writer)
         .await
         .unwrap()

@@ -18,10 +18,8 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use timing_domain::metrics::{ANOMALY_KEY_PREFIX, TASKS_FAILED_TO_START, TASKS_STARTED, TASKS_STOPPED};
 use timing_domain::record::{RECORD_ATTRIBUTES, TaskRecord};
 use timing_domain::timestamp::Timestamp;
-use timing_domain::timing::Phase;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -149,8 +147,9 @@ fn derived_values(item: &Item) -> Option<[(&'static str, String); 5]> {
     ])
 }
 
-fn empty() -> AttributeValue {
-    AttributeValue::S(String::new())
+/// Stands for "absent" where an absent attribute would mean "as the task ARN says".
+fn absent() -> AttributeValue {
+    AttributeValue::Null(true)
 }
 
 /// The item that stores `record` (the bookkeeping attributes aside).
@@ -168,7 +167,7 @@ pub fn stored_form(mut item: Item) -> Item {
                 }
                 // Absent, where reading would rebuild it: say so.
                 None => {
-                    item.insert(name.to_owned(), empty());
+                    item.insert(name.to_owned(), absent());
                 }
                 Some(_) => {}
             }
@@ -200,8 +199,21 @@ pub fn stored_form(mut item: Item) -> Item {
 
 /// `item` (either form) under the record's names, ready for serde_dynamo.
 pub fn record_form(item: Item) -> Item {
+    // Only the stored form leaves out what the ARN says; the form before always has `taskId`, and an
+    // attribute it lacks was absent.
+    let stored_form = !item.contains_key("taskId");
+    // Both spellings of one attribute: only a write of the code before this form, after one of this
+    // form, leaves them (during a deploy, or after a rollback), and that later write is the record name.
+    let written_since: Vec<&'static str> = SHORT_NAMES
+        .iter()
+        .filter(|(long, short)| item.contains_key(*long) && item.contains_key(*short))
+        .map(|(_, short)| *short)
+        .collect();
     let mut record = Item::with_capacity(item.len() + DERIVED.len());
     for (name, mut value) in item {
+        if written_since.contains(&name.as_str()) {
+            continue;
+        }
         let name = record_name(&name).map_or(name, str::to_owned);
         if TIMESTAMPS.contains(&name.as_str())
             && let Some(millis) = value.as_n().ok().and_then(|n| n.parse::<i64>().ok())
@@ -222,13 +234,13 @@ pub fn record_form(item: Item) -> Item {
         }
         record.insert(name, value);
     }
-    if let Some(derived) = derived_values(&record) {
+    if stored_form && let Some(derived) = derived_values(&record) {
         for (name, value) in derived {
             match record.get(name) {
                 None => {
                     record.insert(name.to_owned(), AttributeValue::S(value));
                 }
-                Some(AttributeValue::S(stored)) if stored.is_empty() => {
+                Some(AttributeValue::Null(_)) => {
                     record.remove(name);
                 }
                 Some(_) => {}
@@ -247,35 +259,44 @@ fn rename_map(value: &mut AttributeValue, rename: impl Fn(&str) -> Option<&'stat
     }
 }
 
-/// (ledger key, stored code): a phase's metric by its stored name, its anomaly by `!` and that name.
-static LEDGER_CODES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
-    let mut codes = vec![
-        (TASKS_STARTED.to_owned(), "S".to_owned()),
-        (TASKS_STOPPED.to_owned(), "X".to_owned()),
-        (TASKS_FAILED_TO_START.to_owned(), "F".to_owned()),
-    ];
-    for phase in Phase::ALL {
-        let short = stored_name(&format!("{}Seconds", phase.name())).to_owned();
-        codes.push((phase.metric_name().to_owned(), short.clone()));
-        codes.push((format!("{ANOMALY_KEY_PREFIX}{}", phase.name()), format!("!{short}")));
-    }
-    codes
-});
+/// (ledger key, stored code). Frozen: a stored code must mean the same metric for as long as records
+/// live, whatever later happens to the short names.
+const LEDGER_CODES: [(&str, &str); 17] = [
+    ("TasksStarted", "S"),
+    ("TasksStopped", "X"),
+    ("TasksFailedToStart", "F"),
+    ("ProvisioningTime", "prov"),
+    ("ImagePullTime", "pull"),
+    ("ContainerStartTime", "cst"),
+    ("TaskStartupTime", "sup"),
+    ("RunTime", "run"),
+    ("ShutdownTime", "shut"),
+    ("TaskLifetime", "life"),
+    ("TimestampAnomalies/provisioning", "!prov"),
+    ("TimestampAnomalies/imagePull", "!pull"),
+    ("TimestampAnomalies/containerStart", "!cst"),
+    ("TimestampAnomalies/startup", "!sup"),
+    ("TimestampAnomalies/run", "!run"),
+    ("TimestampAnomalies/shutdown", "!shut"),
+    ("TimestampAnomalies/lifetime", "!life"),
+];
 
 /// A ledger key as stored (a key without a code, one a later version adds, is stored as it is).
 pub fn ledger_code(key: &str) -> String {
     LEDGER_CODES
         .iter()
-        .find(|(long, _)| long == key)
-        .map_or_else(|| key.to_owned(), |(_, code)| code.clone())
+        .find(|(long, _)| *long == key)
+        .map_or(key, |(_, code)| code)
+        .to_owned()
 }
 
 /// A stored ledger member (a code, or a key stored whole before the codes) as its key.
 pub fn ledger_key(stored: &str) -> String {
     LEDGER_CODES
         .iter()
-        .find(|(_, code)| code == stored)
-        .map_or_else(|| stored.to_owned(), |(long, _)| long.clone())
+        .find(|(_, code)| *code == stored)
+        .map_or(stored, |(long, _)| long)
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -346,11 +367,7 @@ mod tests {
         record.account = Some("999999999999".into());
         record.cluster_arn = Some("arn:aws:ecs:eu-west-1:111122223333:cluster/other".into());
         let stored = stored_form(item(&record));
-        assert_eq!(
-            stored["region"],
-            AttributeValue::S(String::new()),
-            "absent, not derived"
-        );
+        assert_eq!(stored["region"], AttributeValue::Null(true), "absent, not derived");
         assert_eq!(stored["account"], AttributeValue::S("999999999999".into()));
         assert!(stored.contains_key("clusterArn"));
         assert!(!stored.contains_key("taskDefinitionArn"));
@@ -367,6 +384,55 @@ mod tests {
             serde_dynamo::from_item::<_, TaskRecord>(record_form(item(&record))).unwrap(),
             record
         );
+        // What it left out was absent: nothing is derived for it.
+        let mut sparse = stopped();
+        (sparse.region, sparse.account, sparse.cluster_arn) = (None, None, None);
+        assert_eq!(
+            serde_dynamo::from_item::<_, TaskRecord>(record_form(item(&sparse))).unwrap(),
+            sparse
+        );
+    }
+
+    #[test]
+    fn empty_values_stay_empty() {
+        let mut record = stopped();
+        record.region = Some(String::new());
+        let stored = stored_form(item(&record));
+        assert_eq!(
+            serde_dynamo::from_item::<_, TaskRecord>(record_form(stored)).unwrap(),
+            record
+        );
+    }
+
+    #[test]
+    fn a_write_of_the_form_before_after_one_of_this_form_wins() {
+        // This form's write, then (during a deploy) the code before writes a newer version over it: it
+        // sets record names and leaves the short ones.
+        let mut newer = stopped();
+        newer.version = 7;
+        newer.stop_code = Some("UserInitiated".into());
+        let mut both = stored_form(item(&stopped()));
+        both.extend(item(&newer));
+        let read: TaskRecord = serde_dynamo::from_item(record_form(both)).unwrap();
+        assert_eq!(read, newer);
+    }
+
+    #[test]
+    fn ledger_codes_cover_every_key_a_record_can_have() {
+        use timing_domain::metrics::{ANOMALY_KEY_PREFIX, TASKS_FAILED_TO_START, TASKS_STARTED, TASKS_STOPPED};
+        use timing_domain::timing::Phase;
+        let mut keys = vec![
+            TASKS_STARTED.to_owned(),
+            TASKS_STOPPED.to_owned(),
+            TASKS_FAILED_TO_START.to_owned(),
+        ];
+        for phase in Phase::ALL {
+            keys.push(phase.metric_name().to_owned());
+            keys.push(format!("{ANOMALY_KEY_PREFIX}{}", phase.name()));
+        }
+        for key in keys {
+            assert_ne!(ledger_code(&key), key, "{key} has no code");
+        }
     }
 
     #[test]
@@ -397,7 +463,7 @@ mod tests {
         assert_eq!(ledger_code("TaskStartupTime"), "sup");
         assert_eq!(ledger_code("TimestampAnomalies/imagePull"), "!pull");
         assert_eq!(ledger_code("SomethingNew"), "SomethingNew");
-        let codes: std::collections::BTreeSet<_> = LEDGER_CODES.iter().map(|(_, code)| code).collect();
+        let codes: std::collections::BTreeSet<_> = LEDGER_CODES.iter().map(|(_, code)| *code).collect();
         assert_eq!(codes.len(), LEDGER_CODES.len(), "codes are distinct");
     }
 }
