@@ -124,6 +124,11 @@ fi
   echo
   cat .local/bench-roundtrips.md
   echo
+  echo "## Burst: one family's hot rollup items, and the lag from record to rollup"
+  echo
+  # Measured by hand (\`burst\`, against a fresh stack: its own figures say how), kept across runs.
+  if [ -f docs/burst.md ]; then cat docs/burst.md; else echo "Not run yet: \`cargo run --release -p task-timing-tests --bin burst 10000\`."; fi
+  echo
   echo "## task-summary: time and reads by tasks in the window"
   echo
   echo "\`cargo run --release -p task-timing-tests --bin summary_scaling 1000 10000\` against the local stack: a fresh"
