@@ -46,6 +46,17 @@ wait_for_port() { # port, seconds, what, log file
 
 started=()
 
+# A pid file per service and port: two stacks on other ports (LOCAL_AWS_PORT=…) must not stop each other's.
+pidfile() { # name
+  local port
+  case $1 in
+    moto | poller) port=$LOCAL_AWS_PORT ;;
+    bridge) port=$LOCAL_CLOUDWATCH_PORT ;;
+    watch) port=$LAMBDA_INVOKE_PORT ;;
+  esac
+  echo "$STATE/$1-$port.pid"
+}
+
 start_moto() {
   if listening "$LOCAL_AWS_PORT"; then
     log "reusing the service already on 127.0.0.1:$LOCAL_AWS_PORT"
@@ -53,7 +64,7 @@ start_moto() {
   fi
   # moto applying one request at a time: DynamoDB's conditional writes are atomic, threaded moto's are not.
   setsid python tools/moto_server.py 127.0.0.1 "$LOCAL_AWS_PORT" >"$STATE/moto.log" 2>&1 &
-  echo $! >"$STATE/moto.pid"
+  echo $! >"$(pidfile moto)"
   started+=(moto)
   wait_for_port "$LOCAL_AWS_PORT" 60 moto_server "$STATE/moto.log"
 }
@@ -65,7 +76,7 @@ start_bridge() {
   fi
   setsid python tools/cloudwatch_bridge.py 127.0.0.1 "$LOCAL_CLOUDWATCH_PORT" "$AWS_ENDPOINT_URL" \
     >"$STATE/bridge.log" 2>&1 &
-  echo $! >"$STATE/bridge.pid"
+  echo $! >"$(pidfile bridge)"
   started+=(bridge)
   wait_for_port "$LOCAL_CLOUDWATCH_PORT" 30 "CloudWatch bridge" "$STATE/bridge.log"
 }
@@ -80,19 +91,19 @@ start_watch() {
   cargo build -q -p task-events -p task-summary -p task-rollups >&2
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" \
     >"$STATE/watch.log" 2>&1 &
-  echo $! >"$STATE/watch.pid"
+  echo $! >"$(pidfile watch)"
   started+=(watch)
   wait_for_port "$LAMBDA_INVOKE_PORT" 120 "cargo lambda watch" "$STATE/watch.log"
 }
 
 start_poller() {
-  if [[ -f $STATE/poller.pid ]] && kill -0 "$(cat "$STATE/poller.pid")" 2>/dev/null; then
+  if [[ -f $(pidfile poller) ]] && kill -0 "$(cat "$(pidfile poller)")" 2>/dev/null; then
     log "reusing the stream poller already running"
     return
   fi
   cargo build -q -p task-timing-tests --bin stream_poller >&2
   setsid "${CARGO_TARGET_DIR:-$ROOT/target}/debug/stream_poller" follow >"$STATE/poller.log" 2>&1 &
-  echo $! >"$STATE/poller.pid"
+  echo $! >"$(pidfile poller)"
   started+=(poller)
 }
 
@@ -101,11 +112,12 @@ create_tables() {
 }
 
 stop() { # name
-  local pidfile=$STATE/$1.pid
-  [[ -f $pidfile ]] || return 0
+  local file
+  file=$(pidfile "$1")
+  [[ -f $file ]] || return 0
   # setsid made each service a process group leader: stop the group (cargo lambda watch spawns the function).
-  kill -TERM -- "-$(cat "$pidfile")" 2>/dev/null || true
-  rm -f "$pidfile"
+  kill -TERM -- "-$(cat "$file")" 2>/dev/null || true
+  rm -f "$file"
 }
 
 up() {
