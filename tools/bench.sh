@@ -111,7 +111,7 @@ fi
   echo "STOPPED; STOPPED), so a million events are 333,333 tasks. Write units: a record write costs 1 unit per KB"
   echo "started, its index copy (projection ALL) as much again; task-rollups writes each rollup item a batch touches"
   echo "once, 1 unit per KB started, with 85 B of guard per shard that wrote it (2 for an hour item, 7 for a day item:"
-  echo "shards roll over about every 4 hours). How many tasks of a series share a batch follows"
+  echo "shards assumed to roll over about every 4 hours). How many tasks of a series share a batch follows"
   echo "from the rate and the batching window (the script's docstring has the model)."
   echo
   python3 tools/bench_cost.py .local/bench-events.md .local/bench-roundtrips.md .local/bench-rollups.md

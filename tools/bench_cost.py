@@ -27,8 +27,8 @@ EVENTS = 1_000_000
 TASKS = EVENTS / 3
 # Per rollup item, once per shard that wrote it: `applied#` + a shard id of 37 characters + 40 digits.
 GUARD_BYTES = 85
-# Stream shards are ephemeral (DynamoDB rolls them over about every 4 hours), so over its period an item
-# of a one-partition table is written by up to 2 shards (hour) or 7 (day).
+# Stream shards are ephemeral; assumed here (not measured): DynamoDB rolls them over about every 4 hours,
+# so over its period an item of a one-partition table is written by up to 2 shards (hour) or 7 (day).
 GUARDS = {"hour": 2, "day": 7}
 TEMPLATE = "infra/template.yaml"
 # (tasks per family-hour, rollup sizes measured at this many tasks a month, factor on those sizes)

@@ -16,30 +16,15 @@ use crate::items::string_set;
 use crate::keys::{PARTITION_KEY, ROLLED_UP, WRITE_ID};
 use crate::rollup_store::{ItemUpdate, rollup_update};
 use crate::task_store::TaskStore;
-use crate::task_store::VersionedUpdate;
+use crate::task_store::{VersionedUpdate, replace_attributes, versioned};
 
 /// The record write of the transaction path, in the stored form of its time: every attribute under its
 /// record name, timestamps as strings, no stream mark, the markers left alone.
 pub fn legacy_record_update(record: &TaskRecord, write_id: &str) -> Result<VersionedUpdate, serde_dynamo::Error> {
-    let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
     let mut expression = Expression::new();
-    for name in RECORD_ATTRIBUTES.iter().filter(|name| !item.contains_key(**name)) {
-        expression.remove(name);
-    }
-    for (name, value) in item {
-        if name != PARTITION_KEY {
-            expression.set(&name, value);
-        }
-    }
+    replace_attributes(&mut expression, serde_dynamo::to_item(record)?, &RECORD_ATTRIBUTES);
     expression.set(WRITE_ID, AttributeValue::S(write_id.to_owned()));
-    let task_arn = expression.name(PARTITION_KEY);
-    let version = expression.name("version");
-    Ok(VersionedUpdate {
-        key: HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(record.task_arn.clone()))]),
-        update_expression: expression.update(),
-        condition_expression: format!("attribute_not_exists({task_arn}) OR {version} < :version"),
-        expression,
-    })
+    Ok(versioned(&record.task_arn, expression))
 }
 
 /// The task record's side of the transaction: add the markers, on condition that the record exists

@@ -91,28 +91,30 @@ pub static STORED_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     names
 });
 
-fn stored_name(name: &str) -> &str {
-    SHORT_NAMES
+/// `name` through a table of (record name, stored name): to its stored name, or back.
+fn translate(table: &[(&'static str, &'static str)], name: &str, to_stored: bool) -> Option<&'static str> {
+    table
         .iter()
-        .find(|(long, _)| *long == name)
-        .map_or(name, |(_, short)| short)
+        .find(|(long, short)| name == if to_stored { *long } else { *short })
+        .map(|(long, short)| if to_stored { *short } else { *long })
+}
+
+fn stored_name(name: &str) -> &str {
+    translate(&SHORT_NAMES, name, true).unwrap_or(name)
 }
 
 fn record_name(name: &str) -> Option<&'static str> {
-    SHORT_NAMES
-        .iter()
-        .find(|(_, short)| *short == name)
-        .map(|(long, _)| *long)
+    translate(&SHORT_NAMES, name, false)
 }
 
 /// The names to project for `attributes` (record names): each under both forms.
 pub fn projected_names(attributes: &[&'static str]) -> Vec<&'static str> {
     let mut names = attributes.to_vec();
-    for attribute in attributes {
-        if let Some((_, short)) = SHORT_NAMES.iter().find(|(long, _)| long == attribute) {
-            names.push(short);
-        }
-    }
+    names.extend(
+        attributes
+            .iter()
+            .filter_map(|attribute| translate(&SHORT_NAMES, attribute, true)),
+    );
     names
 }
 
@@ -180,17 +182,8 @@ pub fn stored_form(mut item: Item) -> Item {
         {
             value = AttributeValue::N(millis.millis().to_string());
         }
-        if name == "containers"
-            && let AttributeValue::L(containers) = &mut value
-        {
-            for container in containers {
-                rename_map(container, |name| {
-                    CONTAINER_NAMES
-                        .iter()
-                        .find(|(long, _)| *long == name)
-                        .map(|(_, short)| *short)
-                });
-            }
+        if name == "containers" {
+            rename_containers(&mut value, true);
         }
         stored.insert(stored_name(&name).to_owned(), value);
     }
@@ -220,17 +213,8 @@ pub fn record_form(item: Item) -> Item {
         {
             value = AttributeValue::S(Timestamp::from_millis(millis).to_string());
         }
-        if name == "containers"
-            && let AttributeValue::L(containers) = &mut value
-        {
-            for container in containers {
-                rename_map(container, |name| {
-                    CONTAINER_NAMES
-                        .iter()
-                        .find(|(_, short)| *short == name)
-                        .map(|(long, _)| *long)
-                });
-            }
+        if name == "containers" {
+            rename_containers(&mut value, false);
         }
         record.insert(name, value);
     }
@@ -250,12 +234,21 @@ pub fn record_form(item: Item) -> Item {
     record
 }
 
-fn rename_map(value: &mut AttributeValue, rename: impl Fn(&str) -> Option<&'static str>) {
-    if let AttributeValue::M(map) = value {
-        *map = std::mem::take(map)
-            .into_iter()
-            .map(|(name, value)| (rename(&name).map_or(name, str::to_owned), value))
-            .collect();
+/// Each container's attributes (`containers`, a list of maps) to their stored names, or back.
+fn rename_containers(value: &mut AttributeValue, to_stored: bool) {
+    let AttributeValue::L(containers) = value else {
+        return;
+    };
+    for container in containers {
+        if let AttributeValue::M(map) = container {
+            *map = std::mem::take(map)
+                .into_iter()
+                .map(|(name, value)| {
+                    let renamed = translate(&CONTAINER_NAMES, &name, to_stored).map_or(name, str::to_owned);
+                    (renamed, value)
+                })
+                .collect();
+        }
     }
 }
 

@@ -96,14 +96,7 @@ pub fn versioned_update(
     let item = stored_item(record)?;
     let mut expression = Expression::with_names(ATTRIBUTE_NAMES.clone());
     expression.values.reserve(item.len() + 3);
-    for name in STORED_NAMES.iter().filter(|name| !item.contains_key(**name)) {
-        expression.remove(name);
-    }
-    for (name, value) in item {
-        if name != PARTITION_KEY {
-            expression.set(&name, value);
-        }
-    }
+    replace_attributes(&mut expression, item, &STORED_NAMES);
     expression.set(WRITE_ID, AttributeValue::S(write_id.to_owned()));
     expression.set(ROLLUPS_FROM_STREAM, AttributeValue::Bool(true));
     // Operands are read from the item as it was, so this keeps the ledger from before the ADD below.
@@ -119,15 +112,33 @@ pub fn versioned_update(
         let codes = ledger.iter().map(|key| ledger_code(key)).collect();
         expression.add(METRICS_EMITTED, AttributeValue::Ss(codes));
     }
-    let task_arn = expression.name(PARTITION_KEY);
+    Ok(versioned(&record.task_arn, expression))
+}
+
+/// SET every attribute of `item` but the key, REMOVE each of `names` it lacks.
+pub(crate) fn replace_attributes(expression: &mut Expression, item: HashMap<String, AttributeValue>, names: &[&str]) {
+    for name in names.iter().filter(|name| !item.contains_key(**name)) {
+        expression.remove(name);
+    }
+    for (name, value) in item {
+        if name != PARTITION_KEY {
+            expression.set(&name, value);
+        }
+    }
+}
+
+/// `expression` as the update of `task_arn`'s record, on condition that none exists or its version is
+/// older.
+pub(crate) fn versioned(task_arn: &str, mut expression: Expression) -> VersionedUpdate {
+    let key_name = expression.name(PARTITION_KEY);
     let version = expression.name("version");
-    Ok(VersionedUpdate {
-        key: HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(record.task_arn.clone()))]),
+    VersionedUpdate {
+        key: HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(task_arn.to_owned()))]),
         update_expression: expression.update(),
         // `:version` is the SET value of `version`: the condition compares against the incoming version.
-        condition_expression: format!("attribute_not_exists({task_arn}) OR {version} < :version"),
+        condition_expression: format!("attribute_not_exists({key_name}) OR {version} < :version"),
         expression,
-    })
+    }
 }
 
 /// Classifies a refused write by the version the refusing record holds. A record of this very
