@@ -70,6 +70,7 @@ fn rollup_items(per_day: usize) -> Vec<HashMap<String, AttributeValue>> {
             revision: 6,
             cluster_name: "shop-prod".into(),
             launch_type: Some("FARGATE".into()),
+            snapshotter: None,
             granularity: Granularity::Day,
             period_start: timing_domain::timestamp::Timestamp::from_millis(1_792_800_000_000 + day * 86_400_000),
         };

@@ -51,6 +51,7 @@ impl TestStack {
             metrics_namespace: "Test/TaskTiming".into(),
             retention_days: 90,
             slow_startup_seconds: None,
+            lazy_loading_families: vec!["checkout-soci".into()],
         };
         let store = TaskStore::new(client, table.clone()).with_rollup_table(rollup_table.clone());
         Ok(TestStack {

@@ -24,6 +24,9 @@ pub struct RecordQuery {
     pub revisions: Vec<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<String>,
+    /// A [`crate::report::Snapshotter`] name, or `unreported` for tasks with no image report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshotter: Option<String>,
 }
 
 /// Consecutive periods of one granularity, both ends included: `first` and `last` are period starts.
@@ -98,6 +101,7 @@ mod tests {
             cluster: None,
             revisions: vec![],
             launch_type: None,
+            snapshotter: None,
         }
     }
 

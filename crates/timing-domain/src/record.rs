@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arn::{parse_cluster_arn, parse_task_arn, parse_task_definition_arn};
 use crate::event::{EventError, TaskStateChangeEvent};
+use crate::report::{ReportedContainer, Snapshotter};
 use crate::timestamp::Timestamp;
 use crate::timing::{Phase, PhaseTiming, failed_to_start, millis_to_seconds, phase_timings};
 
@@ -97,6 +98,12 @@ pub struct TaskRecord {
     /// DynamoDB TTL, epoch seconds: createdAt (else the event time) plus the retention period.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// From the sidecar's image report, when one has arrived ([`REPORT_ATTRIBUTES`]): state-change
+    /// writes never set or remove these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshotter: Option<Snapshotter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported_containers: Vec<ReportedContainer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +169,10 @@ pub const RECORD_ATTRIBUTES: [&str; 44] = [
     "expiresAt",
 ];
 
+/// The attributes only an image report writes: not in [`RECORD_ATTRIBUTES`], so a state change's write,
+/// which removes the record attributes its version lacks, leaves them alone.
+pub const REPORT_ATTRIBUTES: [&str; 2] = ["snapshotter", "reportedContainers"];
+
 /// The attributes a summary reads from each record: a projection of [`TaskRecord`] with the same
 /// names (a unit test keeps the two in step), so a query transfers and decodes only what it uses.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -186,10 +197,12 @@ pub struct TimingRow {
     #[serde(default)]
     pub timestamp_anomalies: BTreeMap<String, f64>,
     pub failed_to_start: bool,
+    #[serde(default)]
+    pub snapshotter: Option<Snapshotter>,
 }
 
 /// The attribute names of [`TimingRow`], for the query's ProjectionExpression.
-pub const TIMING_ROW_ATTRIBUTES: [&str; 17] = [
+pub const TIMING_ROW_ATTRIBUTES: [&str; 18] = [
     "family",
     "revision",
     "clusterName",
@@ -207,6 +220,7 @@ pub const TIMING_ROW_ATTRIBUTES: [&str; 17] = [
     "lifetimeSeconds",
     "timestampAnomalies",
     "failedToStart",
+    "snapshotter",
 ];
 
 impl TimingRow {
@@ -323,6 +337,8 @@ impl TaskRecord {
             timestamp_anomalies: BTreeMap::new(),
             failed_to_start,
             expires_at,
+            snapshotter: None,
+            reported_containers: Vec::new(),
         };
         for (phase, timing) in timings {
             match timing {
@@ -475,10 +491,19 @@ mod tests {
         for phase in Phase::ALL {
             *record.phase_slot(phase) = Some(1.0);
         }
+        record.snapshotter = Some(Snapshotter::Soci);
+        record.reported_containers = vec![ReportedContainer {
+            name: "app".into(),
+            image: None,
+            image_id: None,
+            snapshotter: None,
+            created_at: None,
+            started_at: None,
+        }];
         let item = serde_json::to_value(&record).unwrap();
         for key in item.as_object().unwrap().keys() {
             assert!(
-                RECORD_ATTRIBUTES.contains(&key.as_str()),
+                RECORD_ATTRIBUTES.contains(&key.as_str()) || REPORT_ATTRIBUTES.contains(&key.as_str()),
                 "{key} missing from RECORD_ATTRIBUTES"
             );
         }
@@ -488,7 +513,10 @@ mod tests {
     fn timing_row_is_a_projection_of_the_record() {
         let record = TaskRecord::from_event(event(running_detail()), 90).unwrap();
         for name in TIMING_ROW_ATTRIBUTES {
-            assert!(RECORD_ATTRIBUTES.contains(&name), "{name} is not a record attribute");
+            assert!(
+                RECORD_ATTRIBUTES.contains(&name) || REPORT_ATTRIBUTES.contains(&name),
+                "{name} is not a record attribute"
+            );
         }
         let mut item: std::collections::HashMap<String, serde_json::Value> =
             serde_json::from_value(serde_json::to_value(&record).unwrap()).unwrap();

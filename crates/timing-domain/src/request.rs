@@ -3,6 +3,7 @@
 
 use crate::arn::{is_ecs_name, parse_cluster_arn};
 use crate::query::{MAX_REVISIONS, RecordQuery};
+use crate::report::Snapshotter;
 use crate::timestamp::Timestamp;
 use crate::timing::Phase;
 use serde::Deserialize;
@@ -56,16 +57,18 @@ pub enum GroupBy {
     LaunchType,
     AvailabilityZone,
     ImageDigest,
+    Snapshotter,
 }
 
 impl GroupBy {
-    pub const ALL: [GroupBy; 6] = [
+    pub const ALL: [GroupBy; 7] = [
         GroupBy::Family,
         GroupBy::Revision,
         GroupBy::Cluster,
         GroupBy::LaunchType,
         GroupBy::AvailabilityZone,
         GroupBy::ImageDigest,
+        GroupBy::Snapshotter,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -76,6 +79,7 @@ impl GroupBy {
             GroupBy::LaunchType => "launchType",
             GroupBy::AvailabilityZone => "availabilityZone",
             GroupBy::ImageDigest => "imageDigest",
+            GroupBy::Snapshotter => "snapshotter",
         }
     }
 
@@ -83,7 +87,7 @@ impl GroupBy {
     pub fn in_rollups(self) -> bool {
         matches!(
             self,
-            GroupBy::Family | GroupBy::Revision | GroupBy::Cluster | GroupBy::LaunchType
+            GroupBy::Family | GroupBy::Revision | GroupBy::Cluster | GroupBy::LaunchType | GroupBy::Snapshotter
         )
     }
 }
@@ -138,6 +142,7 @@ struct RawRequest {
     family: Option<String>,
     revisions: Option<Vec<u32>>,
     launch_type: Option<String>,
+    snapshotter: Option<String>,
     from: Option<String>,
     to: Option<String>,
     phases: Option<Vec<String>>,
@@ -150,7 +155,15 @@ struct RawRequest {
     exact: Option<bool>,
 }
 
-const FILTER_FIELDS: [&str; 6] = ["cluster", "family", "revisions", "launchType", "from", "to"];
+const FILTER_FIELDS: [&str; 7] = [
+    "cluster",
+    "family",
+    "revisions",
+    "launchType",
+    "snapshotter",
+    "from",
+    "to",
+];
 
 impl RawRequest {
     fn given_fields(&self) -> Vec<&'static str> {
@@ -160,6 +173,7 @@ impl RawRequest {
             ("family", self.family.is_some()),
             ("revisions", self.revisions.is_some()),
             ("launchType", self.launch_type.is_some()),
+            ("snapshotter", self.snapshotter.is_some()),
             ("from", self.from.is_some()),
             ("to", self.to.is_some()),
             ("phases", self.phases.is_some()),
@@ -243,7 +257,7 @@ pub fn parse_request(payload: &[u8], limits: &Limits, now: Timestamp, key: &Toke
             let group_by = group_by(raw.group_by.as_deref())?;
             if let Some(dimension) = group_by.iter().find(|d| !exact && !d.in_rollups()) {
                 return invalid(format!(
-                    "groupBy: {:?} needs \"exact\": true (the rollups are kept by family, revision, cluster and launchType)",
+                    "groupBy: {:?} needs \"exact\": true (the rollups are kept by family, revision, cluster, launchType and snapshotter)",
                     dimension.name()
                 ));
             }
@@ -299,14 +313,20 @@ fn tasks(raw: &RawRequest, limits: &Limits, now: Timestamp, key: &TokenKey) -> R
         }
     };
     let mut filters = filters(raw, "", limits, now)?;
-    let fingerprint = request_fingerprint(&[
+    let revisions = format!("{:?}", raw.revisions);
+    let mut fingerprinted = vec![
         raw.family.as_deref(),
         raw.cluster.as_deref(),
         raw.launch_type.as_deref(),
         raw.from.as_deref(),
         raw.to.as_deref(),
-        Some(&format!("{:?}", raw.revisions)),
-    ]);
+        Some(revisions.as_str()),
+    ];
+    // Only when given, so tokens issued before the filter existed still resume.
+    if raw.snapshotter.is_some() {
+        fingerprinted.push(raw.snapshotter.as_deref());
+    }
+    let fingerprint = request_fingerprint(&fingerprinted);
     let after = match &raw.next_token {
         None => None,
         Some(text) => {
@@ -373,6 +393,18 @@ fn filters(raw: &RawRequest, prefix: &str, limits: &Limits, now: Timestamp) -> R
             ));
         }
     };
+    let snapshotter = match raw.snapshotter.as_deref() {
+        None => None,
+        Some(name) if name == Snapshotter::UNREPORTED || Snapshotter::from_name(name).is_some() => Some(name.to_owned()),
+        Some(other) => {
+            let known: Vec<&str> = Snapshotter::ALL.iter().map(|s| s.name()).collect();
+            return invalid(format!(
+                "{prefix}snapshotter: expected one of {}, {} (no image report), got {other:?}",
+                known.join(", "),
+                Snapshotter::UNREPORTED
+            ));
+        }
+    };
     let mut revisions = raw.revisions.clone().unwrap_or_default();
     if raw.revisions.as_ref().is_some_and(Vec::is_empty) {
         return invalid(format!(
@@ -419,6 +451,7 @@ fn filters(raw: &RawRequest, prefix: &str, limits: &Limits, now: Timestamp) -> R
         cluster,
         revisions,
         launch_type,
+        snapshotter,
     })
 }
 

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::record::TaskRecord;
+use crate::report::Snapshotter;
 use crate::sketch::LogHistogram;
 use crate::timestamp::Timestamp;
 use crate::timing::Phase;
@@ -101,6 +102,8 @@ pub struct Series {
     pub revision: u32,
     pub cluster_name: String,
     pub launch_type: Option<String>,
+    /// From the task's image report; a task that learns it moves into this series (`stream`).
+    pub snapshotter: Option<Snapshotter>,
     pub granularity: Granularity,
     /// The start of the hour or day of createdAt.
     pub period_start: Timestamp,
@@ -113,6 +116,7 @@ impl Series {
             revision: record.revision,
             cluster_name: record.cluster_name.clone(),
             launch_type: record.launch_type.clone(),
+            snapshotter: record.snapshotter,
             granularity,
             period_start: granularity.start(record.created_at?),
         })
@@ -288,6 +292,7 @@ pub struct RollupItem {
     pub revision: u32,
     pub cluster_name: String,
     pub launch_type: Option<String>,
+    pub snapshotter: Option<Snapshotter>,
     pub slot: String,
     pub delta: Delta,
 }

@@ -61,6 +61,18 @@ fn filters_are_normalised() {
 }
 
 #[test]
+fn snapshotter_filters_and_groups_from_the_rollups() {
+    for name in ["soci", "overlayfs", "mixed", "unknown", "unreported"] {
+        let request = json!({"query": "summary", "family": "web", "snapshotter": name, "groupBy": ["snapshotter"]});
+        let Query::Summary(summary) = parse(&request).unwrap() else {
+            panic!()
+        };
+        assert_eq!(summary.filters.snapshotter.as_deref(), Some(name));
+        assert_eq!((summary.group_by.as_slice(), summary.exact), ([GroupBy::Snapshotter].as_slice(), false));
+    }
+}
+
+#[test]
 fn every_bad_request_gets_a_specific_message() {
     let cases = [
         (json!({"family": "web"}), "query: required"),
@@ -181,7 +193,12 @@ fn every_bad_request_gets_a_specific_message() {
         ),
         (
             json!({"query": "summary", "family": "web", "groupBy": ["family", "availabilityZone"]}),
-            "groupBy: \"availabilityZone\" needs \"exact\": true (the rollups are kept by family, revision, cluster and launchType)",
+            "groupBy: \"availabilityZone\" needs \"exact\": true (the rollups are kept by family, revision, cluster, launchType and snapshotter)",
+        ),
+        (
+            json!({"query": "compare", "baseline": {"family": "web", "snapshotter": "soci"},
+                "candidate": {"family": "web", "snapshotter": "lazy"}}),
+            "candidate.snapshotter: expected one of soci, overlayfs, mixed, unknown, unreported (no image report), got \"lazy\"",
         ),
         (
             json!({"query": "summary", "family": "web", "exact": "yes"}),

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use timing_domain::record::TaskRecord;
 use timing_domain::rollup::{COUNTS_SLOT, Counts, Delta, PhaseRollup, RollupItem};
 use timing_domain::sketch::{Bucket, LogHistogram};
+use timing_domain::report::Snapshotter;
 use timing_domain::stream::Image;
 
 use crate::error::{RollupItemError, StoreError};
@@ -126,6 +127,12 @@ pub fn rollup_item_from_item(item: &HashMap<String, AttributeValue>) -> Result<R
         revision: u32::try_from(number("revision")?).map_err(|_| fail("revision out of range".into()))?,
         cluster_name: text("clusterName").ok_or_else(|| fail("no clusterName".into()))?,
         launch_type: text("launchType"),
+        snapshotter: match text("snapshotter") {
+            None => None,
+            Some(name) => Some(
+                Snapshotter::from_name(&name).ok_or_else(|| fail(format!("snapshotter {name:?} is not one this code knows")))?,
+            ),
+        },
         slot,
         delta,
     })

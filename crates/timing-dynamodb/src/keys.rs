@@ -71,15 +71,21 @@ pub fn period_key_prefix(granularity: Granularity, start: Timestamp) -> String {
     }
 }
 
-/// The sort key of `series`' item for `slot`.
+/// The sort key of `series`' item for `slot`. A task with an image report adds `#<snapshotter>`, so the
+/// series of tasks without one keep the keys they had before reports existed.
 pub fn rollup_sort_key(series: &Series, slot: &str) -> String {
-    format!(
+    let mut key = format!(
         "{}#{slot}#{}#{}#{}",
         period_key_prefix(series.granularity, series.period_start),
         series.revision,
         series.cluster_name,
         series.launch_type.as_deref().unwrap_or(NO_LAUNCH_TYPE)
-    )
+    );
+    if let Some(snapshotter) = series.snapshotter {
+        key.push('#');
+        key.push_str(snapshotter.name());
+    }
+    key
 }
 
 /// The ExclusiveStartKey of an index Query that resumes after `key`.
@@ -123,11 +129,17 @@ mod tests {
             revision: 3,
             cluster_name: "prod".into(),
             launch_type: None,
+            snapshotter: None,
             granularity: Granularity::Day,
             period_start: Timestamp::parse("2026-11-22T00:00:00Z").unwrap(),
         };
         let key = rollup_sort_key(&day, "run");
         assert_eq!(key, "D#2026-11-22#run#3#prod#-");
+        let soci = Series {
+            snapshotter: Some(timing_domain::report::Snapshotter::Soci),
+            ..day.clone()
+        };
+        assert_eq!(rollup_sort_key(&soci, "run"), "D#2026-11-22#run#3#prod#-#soci");
         // Hour ranges run from "<hour>#" to "<hour>$"; hours are digits, "D" sorts above all of them.
         assert!(key.as_str() > "9999-12-31T23$");
     }

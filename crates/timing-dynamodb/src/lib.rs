@@ -18,6 +18,7 @@ pub mod keys;
 pub mod legacy_rollups;
 pub mod reads;
 pub mod record_item;
+pub mod report_store;
 pub mod rollup_store;
 pub mod stream_store;
 pub mod task_store;

@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use timing_domain::query::{PeriodRun, RecordQuery};
 use timing_domain::record::TIMING_ROW_ATTRIBUTES;
+use timing_domain::report::Snapshotter;
 use timing_domain::rollup::Granularity;
 
 use crate::expression::{Expression, all_of};
@@ -28,6 +29,12 @@ fn filters(query: &RecordQuery, expression: &mut Expression) -> Vec<String> {
     }
     if let Some(launch_type) = &query.launch_type {
         filters.push(expression.equals("launchType", "launchType", AttributeValue::S(launch_type.clone())));
+    }
+    match query.snapshotter.as_deref() {
+        None => {}
+        // Records and rollup items of tasks without a report have no snapshotter attribute.
+        Some(Snapshotter::UNREPORTED) => filters.push(format!("attribute_not_exists({})", expression.name("snapshotter"))),
+        Some(name) => filters.push(expression.equals("snapshotter", "snapshotter", AttributeValue::S(name.to_owned()))),
     }
     if !query.revisions.is_empty() {
         let revisions = query
@@ -128,6 +135,7 @@ mod tests {
             cluster: None,
             revisions: vec![],
             launch_type: None,
+            snapshotter: None,
         }
     }
 
@@ -274,8 +282,9 @@ mod tests {
             .map(|placeholder| parameters.expression.names[placeholder].as_str())
             .collect();
         // Each attribute under its record name (items written before the stored form) and its stored
-        // name where that differs: 4 of the 17 keep theirs (family, revision, clusterName, launchType).
-        assert_eq!(names.len(), 2 * TIMING_ROW_ATTRIBUTES.len() - 4);
+        // name where that differs: 5 of the 18 keep theirs (family, revision, clusterName, launchType,
+        // snapshotter).
+        assert_eq!(names.len(), 2 * TIMING_ROW_ATTRIBUTES.len() - 5);
         for name in [
             "failedToStart",
             "fts",

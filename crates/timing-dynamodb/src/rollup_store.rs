@@ -34,6 +34,9 @@ pub fn series_update(key: &RollupKey, retention_seconds: Option<i64>) -> ItemUpd
     if let Some(launch_type) = &series.launch_type {
         expression.set("launchType", AttributeValue::S(launch_type.clone()));
     }
+    if let Some(snapshotter) = series.snapshotter {
+        expression.set("snapshotter", AttributeValue::S(snapshotter.name().to_owned()));
+    }
     expression.set("slot", AttributeValue::S((*slot).to_owned()));
     expression.set(
         period_attribute(series.granularity),

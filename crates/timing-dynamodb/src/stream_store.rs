@@ -212,6 +212,7 @@ mod tests {
             revision: 3,
             cluster_name: "prod".into(),
             launch_type: Some("FARGATE".into()),
+            snapshotter: None,
             granularity: Granularity::Hour,
             period_start: Timestamp::parse("2026-11-22T10:00:00Z").unwrap(),
         };

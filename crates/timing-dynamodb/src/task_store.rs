@@ -22,6 +22,7 @@ use crate::keys::{
     ROLLED_UP, ROLLUPS_FROM_STREAM, WRITE_ID, page_key_from_item, page_key_item,
 };
 use crate::reads::{QueryParameters, record_query, timing_row_query};
+use crate::report_store::{ReportSeen, report_seen};
 use crate::record_item::{STORED_NAMES, ledger_code, record_form, stored_item};
 
 /// task-events' SDK timeouts. Without them the SDK waits for an answer as long as Lambda lets it (30 s),
@@ -44,6 +45,8 @@ pub enum WriteOutcome {
         previously_emitted: BTreeSet<String>,
         /// The write landed on an earlier attempt whose answer was lost; this attempt found it.
         recovered: bool,
+        /// The task's image report, when the item had one before this write (see [`ReportSeen`]).
+        report: Option<ReportSeen>,
     },
     /// The stored record already has this version.
     Duplicate,
@@ -128,15 +131,14 @@ pub(crate) fn replace_attributes(expression: &mut Expression, item: HashMap<Stri
 }
 
 /// `expression` as the update of `task_arn`'s record, on condition that none exists or its version is
-/// older.
+/// older. "None exists" is "no version": an image report may have created the item first.
 pub(crate) fn versioned(task_arn: &str, mut expression: Expression) -> VersionedUpdate {
-    let key_name = expression.name(PARTITION_KEY);
     let version = expression.name("version");
     VersionedUpdate {
         key: HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(task_arn.to_owned()))]),
         update_expression: expression.update(),
         // `:version` is the SET value of `version`: the condition compares against the incoming version.
-        condition_expression: format!("attribute_not_exists({key_name}) OR {version} < :version"),
+        condition_expression: format!("attribute_not_exists({version}) OR {version} < :version"),
         expression,
     }
 }
@@ -157,6 +159,7 @@ pub fn refused_outcome(stored: Option<HashMap<String, AttributeValue>>, version:
             return WriteOutcome::Written {
                 previously_emitted: before,
                 recovered: true,
+                report: report_seen(item),
             };
         }
     }
@@ -192,7 +195,7 @@ impl TaskStore {
         &self.client
     }
 
-    fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
+    pub(crate) fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
     where
         E: std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
@@ -230,6 +233,7 @@ impl TaskStore {
                 Ok(WriteOutcome::Written {
                     previously_emitted: ledger_set(&old, METRICS_EMITTED),
                     recovered: false,
+                    report: report_seen(&old),
                 })
             }
             Err(SdkError::ServiceError(service))
@@ -454,7 +458,7 @@ mod tests {
         );
         assert_eq!(
             update.condition_expression,
-            "attribute_not_exists(#taskArn) OR #version < :version"
+            "attribute_not_exists(#version) OR #version < :version"
         );
     }
 
@@ -505,6 +509,7 @@ mod tests {
                 WriteOutcome::Written {
                     previously_emitted: BTreeSet::from(["TasksStarted".to_owned()]),
                     recovered: true,
+                    report: None,
                 }
             );
         }

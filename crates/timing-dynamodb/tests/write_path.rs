@@ -58,7 +58,7 @@ async fn a_newer_version_is_written_and_the_old_ledger_comes_back() {
     let rule = mock!(Client::update_item)
         .match_requests(|request| {
             request.table_name() == Some("tasks")
-                && request.condition_expression() == Some("attribute_not_exists(#taskArn) OR #version < :version")
+                && request.condition_expression() == Some("attribute_not_exists(#version) OR #version < :version")
                 && request
                     .expression_attribute_values()
                     .and_then(|values| values.get(":writeId"))
@@ -75,7 +75,8 @@ async fn a_newer_version_is_written_and_the_old_ledger_comes_back() {
         outcome,
         WriteOutcome::Written {
             previously_emitted: set(&["TasksStarted"]),
-            recovered: false
+            recovered: false,
+            report: None,
         }
     );
     assert_eq!(rule.num_calls(), 1);
@@ -99,7 +100,8 @@ async fn a_refused_write_is_stale_duplicate_or_our_own_landed_write() {
         outcome(stored(3, "w1", &["TasksStarted"])).await,
         WriteOutcome::Written {
             previously_emitted: set(&["TasksStarted"]),
-            recovered: true
+            recovered: true,
+            report: None,
         }
     );
     assert!(matches!(

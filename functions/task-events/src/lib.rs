@@ -1,15 +1,19 @@
 //! task-events: turns each "ECS Task State Change" into one idempotent record per task (one conditional
 //! UpdateItem per delivery, whatever its outcome) and, for the phases that the write made known for the
-//! first time, one EMF document on stdout. The rollups follow from the records (task-rollups).
+//! first time, one EMF document on stdout. The sidecar's image report (the second kind of event) adds
+//! the task's snapshotter to the same record, once. The rollups follow from the records (task-rollups).
 
 use std::io::Write;
 
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
-use timing_domain::event::{EventError, parse_event};
+use timing_domain::event::{EventError, Incoming, TaskStateChangeEvent, parse_incoming};
 use timing_domain::metrics::{DEFAULT_NAMESPACE, due_keys, emf_document, ledger_keys};
 use timing_domain::record::TaskRecord;
+use timing_domain::report::{ImageReportEvent, Snapshotter};
+use timing_domain::snapshotter_metrics::{SnapshotterMetrics, due_after_report, due_after_state_change, is_fallback};
 use timing_dynamodb::keys::DEFAULT_TABLE_NAME;
+use timing_dynamodb::report_store::ReportOutcome;
 use timing_dynamodb::task_store::WriteOutcome;
 use timing_dynamodb::{StoreError, TaskStore};
 
@@ -22,6 +26,9 @@ pub struct Config {
     pub retention_days: u32,
     /// SLOW_STARTUP_SECONDS: start-ups longer than this count in SlowStartups (the p90 alarm).
     pub slow_startup_seconds: Option<f64>,
+    /// LAZY_LOADING_FAMILIES (comma-separated): families expected to lazy-load, whose tasks pulled
+    /// with overlayfs count in LazyLoadingFallbacks (the fallback alarm).
+    pub lazy_loading_families: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -60,12 +67,28 @@ impl Config {
                 }
             },
         };
+        let lazy_loading_families: Vec<String> = lookup("LAZY_LOADING_FAMILIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|family| !family.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = lazy_loading_families
+            .iter()
+            .find(|family| !timing_domain::arn::is_ecs_name(family))
+        {
+            return Err(ConfigError(format!(
+                "LAZY_LOADING_FAMILIES must list task definition families separated by commas, got {bad:?}"
+            )));
+        }
         let table_name = lookup("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned());
         Ok(Config {
             table_name,
             metrics_namespace,
             retention_days,
             slow_startup_seconds,
+            lazy_loading_families,
         })
     }
 }
@@ -144,7 +167,11 @@ impl Outcome {
 pub struct Response {
     pub outcome: Outcome,
     pub task_arn: String,
+    /// The state change's version (0 for an image report, which has none).
     pub version: u64,
+    /// An image report's answer: the task's snapshotter as stored (this report's, or the first one's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshotter: Option<Snapshotter>,
     /// Metric keys this invocation emitted (empty for duplicates and stale events).
     pub metrics_emitted: Vec<String>,
     /// The record write landed on an attempt whose answer was lost; a retry found it (its metrics were
@@ -195,10 +222,17 @@ impl<S: MetricsSink> Handler<S> {
         result
     }
 
-    /// The delivery's one DynamoDB call, the versioned write of the record, and the EMF document for
-    /// what it made known. The rollups follow from the write, through the table's stream (task-rollups).
+    /// The delivery's one DynamoDB call, and the EMF documents for what it made known. The rollups
+    /// follow from the write, through the table's stream (task-rollups).
     pub async fn process(&self, payload: &[u8]) -> Result<Response, HandlerError> {
-        let event = parse_event(payload)?;
+        match parse_incoming(payload)? {
+            Incoming::StateChange(event) => self.state_change(event).await,
+            Incoming::Report(report) => self.report(report).await,
+        }
+    }
+
+    /// The versioned write of the record.
+    async fn state_change(&self, event: TaskStateChangeEvent) -> Result<Response, HandlerError> {
         // The metric timestamp is when the state changed (the event time), so a delayed or retried
         // delivery still lands its datapoints on the right minute.
         let timestamp = event
@@ -210,6 +244,7 @@ impl<S: MetricsSink> Handler<S> {
             outcome,
             task_arn: record.task_arn.clone(),
             version: record.version,
+            snapshotter: None,
             metrics_emitted,
             recovered_write: false,
         };
@@ -219,6 +254,7 @@ impl<S: MetricsSink> Handler<S> {
             WriteOutcome::Written {
                 previously_emitted,
                 recovered,
+                report,
             } => {
                 let due = due_keys(&ledger, &previously_emitted);
                 if let Some(document) = emf_document(
@@ -230,6 +266,20 @@ impl<S: MetricsSink> Handler<S> {
                 ) {
                     self.sink.emit(&document.to_line());
                 }
+                if let Some(report) = report {
+                    let by_snapshotter = SnapshotterMetrics {
+                        cluster_name: &record.cluster_name,
+                        family: &record.family,
+                        task_arn: &record.task_arn,
+                        snapshotter: report.snapshotter,
+                        phases: due_after_state_change(&record, &due, &report.ledger_at_report),
+                        count_task: false,
+                        fallback: false,
+                    };
+                    if let Some(line) = by_snapshotter.document(&self.config.metrics_namespace, timestamp) {
+                        self.sink.emit(&line);
+                    }
+                }
                 Response {
                     recovered_write: recovered,
                     ..respond(Outcome::Written, due.into_iter().collect())
@@ -237,6 +287,77 @@ impl<S: MetricsSink> Handler<S> {
             }
         })
     }
+
+    /// The report's write: the task's snapshotter, once; and the metrics by snapshotter that were
+    /// waiting for it.
+    async fn report(&self, event: ImageReportEvent) -> Result<Response, HandlerError> {
+        let timestamp = event
+            .time
+            .map_or_else(|| chrono::Utc::now().timestamp_millis(), |time| time.timestamp_millis());
+        let report = event.detail;
+        let snapshotter = report.snapshotter();
+        let outcome = self
+            .store
+            .write_report(&report.task_arn, snapshotter, &report.containers, &new_write_id())
+            .await?;
+        let mut response = Response {
+            outcome: Outcome::Duplicate,
+            task_arn: report.task_arn.clone(),
+            version: 0,
+            snapshotter: Some(snapshotter),
+            metrics_emitted: Vec::new(),
+            recovered_write: false,
+        };
+        match outcome {
+            ReportOutcome::Duplicate { stored } => response.snapshotter = Some(stored),
+            ReportOutcome::Written {
+                record,
+                ledger_before,
+                recovered,
+            } => {
+                // The record's identity where it exists; the report's (the same task) before it does.
+                let (cluster_name, family) = match &record {
+                    Some(record) => (record.cluster_name.as_str(), record.family.as_str()),
+                    None => (report.cluster_name()?, report.family.as_str()),
+                };
+                let metrics = SnapshotterMetrics {
+                    cluster_name,
+                    family,
+                    task_arn: &report.task_arn,
+                    snapshotter,
+                    phases: record
+                        .as_ref()
+                        .map(|record| due_after_report(record, &ledger_before))
+                        .unwrap_or_default(),
+                    count_task: true,
+                    fallback: is_fallback(snapshotter, family, &self.config.lazy_loading_families),
+                };
+                if let Some(line) = metrics.document(&self.config.metrics_namespace, timestamp) {
+                    self.sink.emit(&line);
+                }
+                response.metrics_emitted = metric_names(&metrics);
+                response.outcome = Outcome::Written;
+                response.recovered_write = recovered;
+            }
+        }
+        Ok(response)
+    }
+}
+
+/// The metric names a by-snapshotter write emitted, for the response.
+fn metric_names(metrics: &SnapshotterMetrics) -> Vec<String> {
+    let mut names: Vec<String> = metrics
+        .phases
+        .iter()
+        .map(|(phase, _)| format!("{}/Snapshotter", phase.metric_name()))
+        .collect();
+    if metrics.count_task {
+        names.push(timing_domain::snapshotter_metrics::TASKS_BY_SNAPSHOTTER.to_owned());
+    }
+    if metrics.fallback {
+        names.push(timing_domain::snapshotter_metrics::LAZY_LOADING_FALLBACKS.to_owned());
+    }
+    names
 }
 
 #[cfg(test)]
@@ -262,6 +383,7 @@ mod tests {
                 metrics_namespace: "ECS/TaskTiming".into(),
                 retention_days: 90,
                 slow_startup_seconds: None,
+                lazy_loading_families: Vec::new(),
             }
         );
     }

@@ -83,8 +83,9 @@ fn removed_by_ttl(record: &EventRecord) -> bool {
         .is_some_and(|who| who.type_ == "Service" && who.principal_id == "dynamodb.amazonaws.com")
 }
 
-/// The record's change as the rollups see it.
-pub fn stream_change(record: &EventRecord) -> Result<StreamChange, RecordError> {
+/// The record's change as the rollups see it; None when neither image is a task record (an item that
+/// holds only an image report, before its task's first state change).
+pub fn stream_change(record: &EventRecord) -> Result<Option<StreamChange>, RecordError> {
     let event_id = || record.event_id.clone();
     let image = |side: &'static str, item: &serde_dynamo::Item| {
         if item.is_empty() {
@@ -93,28 +94,34 @@ pub fn stream_change(record: &EventRecord) -> Result<StreamChange, RecordError> 
                 side,
             });
         }
+        if !item.contains_key("version") {
+            return Ok(None);
+        }
         let item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = item.clone().into();
-        image_from_item(item).map_err(|source| RecordError::Image {
+        image_from_item(item).map(Some).map_err(|source| RecordError::Image {
             event_id: event_id(),
             side,
             source,
         })
     };
     let change = &record.change;
+    let by = || {
+        if removed_by_ttl(record) {
+            Removal::Expired
+        } else {
+            Removal::Deleted
+        }
+    };
     Ok(match record.event_name.as_str() {
-        "INSERT" => StreamChange::Insert(image("new", &change.new_image)?),
-        "MODIFY" => StreamChange::Modify {
-            old: image("old", &change.old_image)?,
-            new: image("new", &change.new_image)?,
+        "INSERT" => image("new", &change.new_image)?.map(StreamChange::Insert),
+        "MODIFY" => match (image("old", &change.old_image)?, image("new", &change.new_image)?) {
+            (Some(old), Some(new)) => Some(StreamChange::Modify { old, new }),
+            // The task's first state change, after its report.
+            (None, Some(new)) => Some(StreamChange::Insert(new)),
+            (Some(old), None) => Some(StreamChange::Remove { old, by: by() }),
+            (None, None) => None,
         },
-        "REMOVE" => StreamChange::Remove {
-            old: image("old", &change.old_image)?,
-            by: if removed_by_ttl(record) {
-                Removal::Expired
-            } else {
-                Removal::Deleted
-            },
-        },
+        "REMOVE" => image("old", &change.old_image)?.map(|old| StreamChange::Remove { old, by: by() }),
         other => {
             return Err(RecordError::EventName {
                 event_id: event_id(),
@@ -137,7 +144,7 @@ pub struct Plan {
 pub fn plan(records: &[EventRecord]) -> Plan {
     let mut plan = Plan::default();
     for (index, record) in records.iter().enumerate() {
-        let read = || -> Result<(String, StreamChange), RecordError> {
+        let read = || -> Result<(String, Option<StreamChange>), RecordError> {
             let sequence = record
                 .change
                 .sequence_number
@@ -153,7 +160,7 @@ pub fn plan(records: &[EventRecord]) -> Plan {
         };
         match read() {
             Ok((sequence, change)) => {
-                for (key, change) in item_changes(&change) {
+                for (key, change) in change.iter().flat_map(item_changes) {
                     plan.first_record.entry(key.clone()).or_insert(index);
                     plan.changes.entry(key).or_default().push(Contribution {
                         sequence: sequence.clone(),
@@ -307,7 +314,7 @@ mod tests {
     fn removals_by_ttl_are_told_from_deletes() {
         let ttl = event_record("REMOVE", "1", Some(("Service", "dynamodb.amazonaws.com")));
         assert!(matches!(
-            stream_change(&ttl).unwrap(),
+            stream_change(&ttl).unwrap().unwrap(),
             StreamChange::Remove {
                 by: Removal::Expired,
                 ..
@@ -315,14 +322,14 @@ mod tests {
         ));
         let user = event_record("REMOVE", "1", None);
         assert!(matches!(
-            stream_change(&user).unwrap(),
+            stream_change(&user).unwrap().unwrap(),
             StreamChange::Remove {
                 by: Removal::Deleted,
                 ..
             }
         ));
         // The image keeps the transaction path's markers; bookkeeping is not part of the record.
-        let StreamChange::Remove { old, .. } = stream_change(&user).unwrap() else {
+        let Some(StreamChange::Remove { old, .. }) = stream_change(&user).unwrap() else {
             panic!()
         };
         assert_eq!(

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use timing_domain::query::RecordQuery;
 use timing_domain::record::TimingRow;
+use timing_domain::report::Snapshotter;
 use timing_domain::request::GroupBy;
 use timing_domain::rollup::Counts;
 use timing_domain::stats::{bootstrap_median_difference, mann_whitney_u};
@@ -28,6 +29,7 @@ pub fn group_key(row: &TimingRow, group_by: &[GroupBy]) -> Vec<KeyPart> {
             GroupBy::LaunchType => text(&row.launch_type),
             GroupBy::AvailabilityZone => text(&row.availability_zone),
             GroupBy::ImageDigest => KeyPart::Text(row.image_digest_key()),
+            GroupBy::Snapshotter => KeyPart::Text(Snapshotter::label(row.snapshotter).to_owned()),
         })
         .collect()
 }

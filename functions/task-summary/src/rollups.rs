@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use timing_domain::report::Snapshotter;
 use timing_domain::rollup::{Delta, PhaseRollup, RollupItem};
 use timing_domain::sketch::LogHistogram;
 use timing_domain::timing::Phase;
@@ -41,7 +42,8 @@ impl RollupAccumulator {
     }
 }
 
-/// The item's value of each grouping dimension (rollups keep family, revision, cluster and launch type).
+/// The item's value of each grouping dimension (rollups keep family, revision, cluster, launch type and
+/// snapshotter).
 pub fn rollup_group_key(item: &RollupItem, group_by: &[GroupBy]) -> Vec<KeyPart> {
     group_by
         .iter()
@@ -50,6 +52,7 @@ pub fn rollup_group_key(item: &RollupItem, group_by: &[GroupBy]) -> Vec<KeyPart>
             GroupBy::Revision => KeyPart::Number(item.revision),
             GroupBy::Cluster => KeyPart::Text(item.cluster_name.clone()),
             GroupBy::LaunchType => KeyPart::Text(item.launch_type.clone().unwrap_or_else(|| "-".to_owned())),
+            GroupBy::Snapshotter => KeyPart::Text(Snapshotter::label(item.snapshotter).to_owned()),
             // The request parser refuses these without "exact": true.
             GroupBy::AvailabilityZone | GroupBy::ImageDigest => KeyPart::Text("-".to_owned()),
         })
@@ -136,6 +139,7 @@ mod tests {
             revision: 3,
             cluster_name: "prod".into(),
             launch_type: Some("FARGATE".into()),
+            snapshotter: None,
             slot: slot.into(),
             delta: Delta::Phase(rollup),
         }

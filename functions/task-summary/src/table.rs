@@ -71,6 +71,9 @@ fn describe_filters(filters: &RecordQuery) -> String {
     if let Some(launch_type) = &filters.launch_type {
         parts.push(format!("launch type {launch_type}"));
     }
+    if let Some(snapshotter) = &filters.snapshotter {
+        parts.push(format!("snapshotter {snapshotter}"));
+    }
     parts.push(format!("createdAt in [{}, {})", filters.from, filters.to));
     parts.join(", ")
 }

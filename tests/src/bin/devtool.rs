@@ -121,6 +121,7 @@ async fn report(dir: &str) -> Result<(), Error> {
             cluster: None,
             revisions: Vec::new(),
             launch_type: None,
+            snapshotter: None,
         };
         let page = store.newest_first(&every_time, 100_000, None, u64::MAX).await?;
         let records: Vec<_> = (page.records.into_iter().rev())

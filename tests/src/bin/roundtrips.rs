@@ -46,6 +46,7 @@ async fn main() -> Result<(), Error> {
         metrics_namespace: "Bench".into(),
         retention_days: 90,
         slow_startup_seconds: None,
+        lazy_loading_families: Vec::new(),
     };
     let store = TaskStore::new(client, table.clone()).with_rollup_table(rollup_table);
     let handler = Handler::new(store.clone(), config, MemorySink::default());

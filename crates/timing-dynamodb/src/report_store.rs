@@ -1,0 +1,201 @@
+//! The image report's write: one conditional UpdateItem that adds the report's attributes to the task's
+//! item, once. It touches nothing a state change writes, and a state change's write touches nothing it
+//! writes, so the two commute: a report may arrive before the first state change, after the last, or
+//! twice.
+//!
+//! Metrics by snapshotter are due once per task and phase, when both the phase and the snapshotter are
+//! known. Whichever of the two writes comes second emits them, judged from what it returns: the report
+//! write keeps the ledger as it found it ([`REPORT_LEDGER`]); a state change that finds a report emits
+//! the phases it makes due that are not in that ledger.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use timing_domain::record::TaskRecord;
+use timing_domain::report::{ReportedContainer, Snapshotter};
+
+use crate::error::StoreError;
+use crate::expression::Expression;
+use crate::items::{ledger_set, record_from_item};
+use crate::keys::{METRICS_EMITTED, NOTHING_EMITTED, PARTITION_KEY};
+use crate::record_item::report_item;
+use crate::task_store::TaskStore;
+
+/// The ledger (`metricsEmitted`) as the report's write found it.
+pub const REPORT_LEDGER: &str = "metricsAtReport";
+/// Which invocation attempt wrote the report (as `writeId` for state changes): a retry whose first
+/// attempt landed recognises its own write.
+pub const REPORT_WRITE_ID: &str = "reportWriteId";
+
+/// What a state change's write learns of the report that came before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSeen {
+    pub snapshotter: Snapshotter,
+    /// The metrics the report's write found emitted: it emitted their by-snapshotter forms itself.
+    pub ledger_at_report: BTreeSet<String>,
+}
+
+/// The report an item holds, if any.
+pub fn report_seen(item: &HashMap<String, AttributeValue>) -> Option<ReportSeen> {
+    let snapshotter = Snapshotter::from_name(item.get("snapshotter")?.as_s().ok()?)?;
+    let mut ledger_at_report = ledger_set(item, REPORT_LEDGER);
+    ledger_at_report.remove(NOTHING_EMITTED);
+    Some(ReportSeen {
+        snapshotter,
+        ledger_at_report,
+    })
+}
+
+/// What one report write did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportOutcome {
+    /// The report is now on the record (first of its task).
+    Written {
+        /// The task's record as the write found it: None when no state change had arrived yet.
+        record: Option<TaskRecord>,
+        /// The metrics already emitted for the task then.
+        ledger_before: BTreeSet<String>,
+        /// The write landed on an earlier attempt whose answer was lost.
+        recovered: bool,
+    },
+    /// The task already has a report: this one changes nothing.
+    Duplicate { stored: Snapshotter },
+}
+
+/// The parts of the report's UpdateItem.
+pub fn report_update(
+    task_arn: &str,
+    snapshotter: Snapshotter,
+    containers: &[ReportedContainer],
+    write_id: &str,
+) -> Result<(HashMap<String, AttributeValue>, String, String, Expression), serde_dynamo::Error> {
+    let mut expression = Expression::new();
+    for (name, value) in report_item(snapshotter, containers)? {
+        expression.set(&name, value);
+    }
+    expression.set(REPORT_WRITE_ID, AttributeValue::S(write_id.to_owned()));
+    let at_report = expression.name(REPORT_LEDGER);
+    let emitted = expression.name(METRICS_EMITTED);
+    let nothing = expression.value("nothingEmitted", AttributeValue::Ss(vec![NOTHING_EMITTED.to_owned()]));
+    expression.set_action(&format!("{at_report} = if_not_exists({emitted}, {nothing})"));
+    let condition = format!("attribute_not_exists({})", expression.name("snapshotter"));
+    let key = HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(task_arn.to_owned()))]);
+    Ok((key, expression.update(), condition, expression))
+}
+
+/// A record read from an item that may hold only a report (no state change yet): None then.
+fn record_of(item: HashMap<String, AttributeValue>) -> Result<Option<TaskRecord>, StoreError> {
+    if !item.contains_key("version") {
+        return Ok(None);
+    }
+    Ok(Some(record_from_item(item)?.0))
+}
+
+impl TaskStore {
+    /// Adds the report to the task's item unless it has one (one round trip).
+    pub async fn write_report(
+        &self,
+        task_arn: &str,
+        snapshotter: Snapshotter,
+        containers: &[ReportedContainer],
+        write_id: &str,
+    ) -> Result<ReportOutcome, StoreError> {
+        let (key, update, condition, expression) = report_update(task_arn, snapshotter, containers, write_id)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expression.names))
+            .set_expression_attribute_values(Some(expression.values))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let old = output.attributes.unwrap_or_default();
+                let ledger_before = ledger_set(&old, METRICS_EMITTED);
+                Ok(ReportOutcome::Written {
+                    record: record_of(old)?,
+                    ledger_before,
+                    recovered: false,
+                })
+            }
+            Err(SdkError::ServiceError(service))
+                if matches!(service.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                let stored = match service.into_err() {
+                    UpdateItemError::ConditionalCheckFailedException(refusal) => refusal.item.unwrap_or_default(),
+                    _ => HashMap::new(),
+                };
+                let own = stored
+                    .get(REPORT_WRITE_ID)
+                    .and_then(|id| id.as_s().ok())
+                    .is_some_and(|id| id == write_id);
+                let seen = report_seen(&stored);
+                match (own, seen) {
+                    (true, Some(seen)) => Ok(ReportOutcome::Written {
+                        ledger_before: seen.ledger_at_report,
+                        record: record_of(stored)?,
+                        recovered: true,
+                    }),
+                    (_, seen) => Ok(ReportOutcome::Duplicate {
+                        stored: seen.map_or(Snapshotter::Unknown, |seen| seen.snapshotter),
+                    }),
+                }
+            }
+            Err(err) => Err(self.error("UpdateItem", err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_update_sets_the_report_once_and_keeps_the_ledger_it_found() {
+        let containers = [ReportedContainer {
+            name: "app".into(),
+            image: Some("repo/app:1".into()),
+            image_id: Some("sha256:ab".into()),
+            snapshotter: Some("soci".into()),
+            created_at: Some(timing_domain::timestamp::Timestamp::from_millis(1_000)),
+            started_at: None,
+        }];
+        let (key, update, condition, expression) =
+            report_update("arn:aws:ecs:us-east-1:1:task/c/t", Snapshotter::Soci, &containers, "w1").unwrap();
+        assert_eq!(key[PARTITION_KEY].as_s().unwrap(), "arn:aws:ecs:us-east-1:1:task/c/t");
+        assert_eq!(condition, "attribute_not_exists(#snapshotter)");
+        assert!(update.contains("#metricsAtReport = if_not_exists(#metricsEmitted, :nothingEmitted)"), "{update}");
+        assert_eq!(expression.values[":snapshotter"].as_s().unwrap(), "soci");
+        let rc = expression.values[":rc"].as_l().unwrap()[0].as_m().unwrap();
+        assert_eq!(rc["s"].as_s().unwrap(), "soci");
+        assert_eq!(rc["c"].as_n().unwrap(), "1000", "timestamps stored as epoch milliseconds");
+        // Nothing a state change writes.
+        for name in timing_domain::record::RECORD_ATTRIBUTES {
+            assert!(!expression.names.values().any(|n| n == name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_report_seen_drops_the_nothing_marker() {
+        let item = HashMap::from([
+            ("snapshotter".to_owned(), AttributeValue::S("overlayfs".into())),
+            (REPORT_LEDGER.to_owned(), AttributeValue::Ss(vec![NOTHING_EMITTED.into(), "pull".into()])),
+        ]);
+        assert_eq!(
+            report_seen(&item),
+            Some(ReportSeen {
+                snapshotter: Snapshotter::Overlayfs,
+                ledger_at_report: BTreeSet::from(["ImagePullTime".to_owned()]),
+            })
+        );
+        assert_eq!(report_seen(&HashMap::new()), None);
+    }
+}
