@@ -9,6 +9,8 @@ cargo build -q -p task-timing-tests --bin devtool
 devtool=target/debug/devtool
 "$devtool" demo-events "$dir"
 
+# Where this run's function output starts in the emulator's log (a reused emulator keeps earlier runs').
+log_start=$(($(wc -l <.local/watch.log 2>/dev/null || echo 0) + 1))
 declare -A outcomes=()
 documents=0
 for event in "$dir"/events/*.json; do
@@ -38,6 +40,14 @@ ask() { # title, request
 }
 ask "With the SOCI index or without? (checkout = baseline, checkout-soci = candidate; exact, with the test)" \
   '{"query":"compare","baseline":{"family":"checkout"},"candidate":{"family":"checkout-soci"},"exact":true,"format":"table"}'
+ask "Did they really lazy-load? checkout-soci pulled whole (overlayfs, baseline) against lazy-loaded (soci, candidate), by the sidecar's reports" \
+  '{"query":"compare","baseline":{"family":"checkout-soci","snapshotter":"overlayfs"},"candidate":{"family":"checkout-soci","snapshotter":"soci"},"exact":true,"format":"table"}'
+ask "checkout-soci by snapshotter, last 24 h (from the rollups; unreported: no report arrived)" \
+  '{"query":"summary","family":"checkout-soci","groupBy":["snapshotter"],"format":"table"}'
+# The fallback alarm's metric, as task-events emitted it (EMF on its stdout, which cargo lambda watch keeps).
+fallbacks=$(tail -n +"$log_start" .local/watch.log | grep -c '"LazyLoadingFallbacks":1' || true)
+echo
+echo "Lazy-loading fallbacks: $fallbacks tasks of the families expected to lazy-load (LAZY_LOADING_FAMILIES=$LAZY_LOADING_FAMILIES) pulled with overlayfs; the LazyLoadingFallbacks alarm fires on any."
 for family in checkout checkout-soci; do
   ask "Summary of $family by family and revision, last 24 h (from the rollups)" \
     "{\"query\":\"summary\",\"family\":\"$family\",\"groupBy\":[\"family\",\"revision\"],\"format\":\"table\"}"

@@ -26,6 +26,8 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export TABLE_NAME=${TABLE_NAME:-ecs-task-timing-tasks}
 export ROLLUP_TABLE_NAME=${ROLLUP_TABLE_NAME:-ecs-task-timing-rollups}
 export METRICS_NAMESPACE=${METRICS_NAMESPACE:-ECS/TaskTiming}
+# The demo's indexed family: its tasks that pull with overlayfs count as lazy-loading fallbacks.
+export LAZY_LOADING_FAMILIES=${LAZY_LOADING_FAMILIES:-checkout-soci}
 export PATH=$VENV/bin:$PATH
 
 log() { echo "stack: $*" >&2; }
@@ -131,7 +133,7 @@ up() {
 
 print_exports() {
   for name in AWS_ENDPOINT_URL AWS_ENDPOINT_URL_CLOUDWATCH AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY TABLE_NAME ROLLUP_TABLE_NAME \
-    METRICS_NAMESPACE LOCAL_AWS_PORT LOCAL_CLOUDWATCH_PORT LAMBDA_INVOKE_PORT; do
+    METRICS_NAMESPACE LAZY_LOADING_FAMILIES LOCAL_AWS_PORT LOCAL_CLOUDWATCH_PORT LAMBDA_INVOKE_PORT; do
     echo "export $name=${!name}"
   done
   echo "export PATH=$VENV/bin:\$PATH"

@@ -23,6 +23,12 @@ pub struct Profile {
     pub shutdown: (f64, f64),
     pub failure_rate: f64,
     pub spot_interruption_rate: f64,
+    /// The image has a SOCI index: its tasks lazy-load, except the `fallback_rate` share that pull it
+    /// whole with overlayfs (lazy loading off for the account, an index of another digest, ...), whose
+    /// pull then takes `whole_pull`.
+    pub indexed: bool,
+    pub fallback_rate: f64,
+    pub whole_pull: (f64, f64),
 }
 
 impl Profile {
@@ -41,6 +47,9 @@ impl Profile {
             shutdown: (31.0, 0.15),
             failure_rate: 0.04,
             spot_interruption_rate: 0.03,
+            indexed: false,
+            fallback_rate: 0.0,
+            whole_pull: (24.0, 0.30),
         }
     }
 
@@ -49,6 +58,7 @@ impl Profile {
         Profile {
             image_pull: (4.0, 0.35),
             container_start: (3.2, 0.30),
+            indexed: true,
             ..Profile::without_index(family, revision)
         }
     }
@@ -68,6 +78,8 @@ pub struct TaskTruth {
     pub spot_interrupted: bool,
     /// Version of the newest event.
     pub final_version: u64,
+    /// What the task's containers were pulled with: `soci` or `overlayfs`.
+    pub snapshotter: &'static str,
 }
 
 impl TaskTruth {
@@ -101,12 +113,17 @@ impl TaskTruth {
 /// executionStoppedAt precedes stoppingAt by this much in generated tasks (containers exit, then ECS stops).
 const STOP_GAP_MILLIS: i64 = 450;
 
-/// One task's events in version order, and its truth.
+/// One task's events in version order, its truth, and the report its sidecar sends once it runs (None
+/// for a task that never started).
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     pub truth: TaskTruth,
     pub events: Vec<Value>,
+    pub report: Option<Value>,
 }
+
+/// The name of the reporting sidecar's container in generated tasks (left out of the task's snapshotter).
+pub const SIDECAR_CONTAINER: &str = "task-sidecar";
 
 /// A log-normal sample around `median` seconds, as whole milliseconds (at least 1).
 fn sample_millis(rng: &mut Rng, (median, sigma): (f64, f64)) -> i64 {
@@ -144,8 +161,18 @@ pub fn lifecycle(rng: &mut Rng, profile: &Profile, created_at_millis: i64) -> Li
     let task_arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{}/{task_id}", profile.cluster);
     let failed = rng.f64() < profile.failure_rate;
     let spot = !failed && rng.f64() < profile.spot_interruption_rate;
+    // Drawn only when it can matter, so the streams of profiles without fallbacks stay as they were.
+    let fell_back = profile.indexed && profile.fallback_rate > 0.0 && rng.f64() < profile.fallback_rate;
+    let lazy = profile.indexed && !fell_back;
     let provisioning = sample_millis(rng, profile.provisioning);
-    let image_pull = sample_millis(rng, profile.image_pull);
+    let image_pull = sample_millis(
+        rng,
+        if profile.indexed && !lazy {
+            profile.whole_pull
+        } else {
+            profile.image_pull
+        },
+    );
     let container_start = sample_millis(rng, profile.container_start);
     let run = sample_millis(rng, profile.run);
     let shutdown = sample_millis(rng, profile.shutdown);
@@ -278,8 +305,27 @@ pub fn lifecycle(rng: &mut Rng, profile: &Profile, created_at_millis: i64) -> Li
         failed_to_start: failed,
         spot_interrupted: spot,
         final_version: events.len() as u64,
+        snapshotter: if lazy { "soci" } else { "overlayfs" },
     };
-    Lifecycle { truth, events }
+    let report = (!failed).then(|| {
+        let image_id = format!("sha256:{:064x}", u128::from(profile.revision) * 0x51_7cc1_b727_220a);
+        json!({"version": "0", "id": format!("{task_id}-report"), "detail-type": "ECS Task Image Report",
+            "source": "ecs-task-timing.sidecar", "account": ACCOUNT, "time": iso(started + 1_000 - started.rem_euclid(1000)),
+            "region": REGION, "resources": [task_arn], "detail": {
+                "schemaVersion": 1, "taskArn": task_arn,
+                "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", profile.cluster),
+                "family": profile.family, "revision": profile.revision,
+                "pullStartedAt": iso(pull_started), "pullStoppedAt": iso(pull_stopped),
+                "containers": [
+                    {"name": "app", "image": profile.image, "imageId": image_id, "snapshotter": truth.snapshotter,
+                     "createdAt": iso(started - 40), "startedAt": iso(started)},
+                    {"name": SIDECAR_CONTAINER, "image": "public.ecr.aws/example/task-sidecar:1",
+                     "snapshotter": "overlayfs", "createdAt": iso(started - 40), "startedAt": iso(started)}
+                ],
+                "excludedContainers": [SIDECAR_CONTAINER]
+            }})
+    });
+    Lifecycle { truth, events, report }
 }
 
 /// Every event of the lifecycles delivered 1 to `max_copies` times, then shuffled when `shuffle` is set.
@@ -302,7 +348,7 @@ pub fn rename_task(task: &mut Lifecycle, new_id: &str) {
         return;
     };
     let renamed = format!("{prefix}/{new_id}");
-    for event in &mut task.events {
+    for event in task.events.iter_mut().chain(task.report.as_mut()) {
         event["detail"]["taskArn"] = json!(renamed);
         event["resources"] = json!([renamed]);
     }
@@ -311,7 +357,8 @@ pub fn rename_task(task: &mut Lifecycle, new_id: &str) {
 
 /// The demo's stream: tasks of both profiles spread over the hour before `now_millis`, delivered in
 /// time order except that every fourth task's RUNNING event arrives after its STOPPED event, and every
-/// fifth event arrives twice.
+/// fifth event arrives twice. Image reports: every sixth task's arrives before its first state change,
+/// the next one's twice, and one in six never comes (its `report` is then None).
 pub fn demo_stream(
     seed: u64,
     profiles: &[Profile],
@@ -344,13 +391,28 @@ pub fn demo_stream(
             .unwrap_or_default()
     };
     let mut timed: Vec<(String, Value)> = Vec::new();
-    for (index, task) in tasks.iter().enumerate() {
+    for (index, task) in tasks.iter_mut().enumerate() {
         for event in &task.events {
             let mut key = event_time(event);
             if index % 4 == 3 && event["detail"]["lastStatus"] == "RUNNING" {
                 key = event_time(task.events.last().unwrap_or(event)) + "~late";
             }
             timed.push((key, event.clone()));
+        }
+        if index % 6 == 5 {
+            task.report = None;
+        }
+        if let Some(report) = &task.report {
+            let running = task.events.iter().find(|e| e["detail"]["lastStatus"] == "RUNNING");
+            let after_running = running.map(|e| event_time(e) + "~report").unwrap_or_default();
+            let key = match index % 6 {
+                0 => task.events.first().map(|e| event_time(e) + "~early").unwrap_or_default(),
+                _ => after_running.clone(),
+            };
+            timed.push((key, report.clone()));
+            if index % 6 == 1 {
+                timed.push((after_running + "~again", report.clone()));
+            }
         }
     }
     timed.sort_by(|a, b| a.0.cmp(&b.0));

@@ -71,7 +71,7 @@ pub struct VersionedUpdate {
     pub expression: Expression,
 }
 
-/// `#name -> name` for every record attribute, the bookkeeping attributes and the condition's key: the
+/// `#name -> name` for every record attribute and the bookkeeping attributes: the
 /// same for every event, so it is built once and cloned (a clone copies the table without hashing again).
 static ATTRIBUTE_NAMES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
     let mut expression = Expression::new();
@@ -82,7 +82,8 @@ static ATTRIBUTE_NAMES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
         METRICS_EMITTED_BEFORE,
         ROLLED_UP,
     ];
-    for name in STORED_NAMES.iter().copied().chain(bookkeeping) {
+    // Not the key: a write never SETs it, and DynamoDB refuses names an expression does not use.
+    for name in STORED_NAMES.iter().copied().filter(|name| *name != PARTITION_KEY).chain(bookkeeping) {
         expression.name(name);
     }
     expression.names
@@ -249,7 +250,8 @@ impl TaskStore {
         }
     }
 
-    /// The stored record, if any (consistent read).
+    /// The stored record, if any (consistent read). An item that holds only an image report (no state
+    /// change yet) is no record.
     pub async fn get(&self, task_arn: &str) -> Result<Option<(TaskRecord, BTreeSet<String>)>, StoreError> {
         let output = self
             .client
@@ -260,7 +262,11 @@ impl TaskStore {
             .send()
             .await
             .map_err(|err| self.error("GetItem", err))?;
-        output.item.map(record_from_item).transpose()
+        output
+            .item
+            .filter(|item| item.contains_key("version"))
+            .map(record_from_item)
+            .transpose()
     }
 
     fn index_query(&self, parameters: QueryParameters) -> QueryFluentBuilder {

@@ -217,6 +217,9 @@ impl Handler {
                     .add(&item, phases);
             })
             .await?;
+        // A series its tasks all left (for their snapshotter's, when their reports came) keeps items
+        // summing to zero: no group.
+        groups.retain(|_, accumulator| accumulator.counts.tasks > 0);
         let (from, to) = filters.hour_window();
         let widened = RecordQuery {
             from,

@@ -13,12 +13,13 @@ use serde_json::{Value, json};
 use task_timing_tests::generator::{Profile, demo_stream};
 use task_timing_tests::local::{Error, create_rollup_table, create_tasks_table, dynamodb_from_env};
 use timing_domain::query::RecordQuery;
+use timing_domain::report::Snapshotter;
 use timing_domain::timestamp::Timestamp;
 use timing_dynamodb::TaskStore;
 use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
 
-/// Chosen so that the demo shows a failed start and a Spot interruption among its 16 tasks.
-const DEMO_SEED: u64 = 9;
+/// Chosen so that the demo shows a failed start, a Spot interruption and lazy-loading fallbacks among its 16 tasks.
+const DEMO_SEED: u64 = 14;
 
 fn table_name() -> String {
     std::env::var("TABLE_NAME").unwrap_or_else(|_| DEFAULT_TABLE_NAME.to_owned())
@@ -48,7 +49,11 @@ async fn main() -> Result<(), Error> {
 
 fn write_demo_events(dir: &str, seed: u64) -> Result<(), Error> {
     let profiles = [
-        Profile::with_index("checkout-soci", 14),
+        // A third of the indexed family's tasks fall back to pulling whole (what the fallback alarm is for).
+        Profile {
+            fallback_rate: 0.35,
+            ..Profile::with_index("checkout-soci", 14)
+        },
         Profile::without_index("checkout", 9),
     ];
     let (tasks, stream) = demo_stream(seed, &profiles, 8, chrono::Utc::now().timestamp_millis());
@@ -61,18 +66,24 @@ fn write_demo_events(dir: &str, seed: u64) -> Result<(), Error> {
     }
     let truth: Vec<Value> = tasks
         .iter()
-        .map(|t| json!({"taskArn": t.truth.task_arn, "family": t.truth.family, "startupMillis": t.truth.startup(), "imagePullMillis": t.truth.image_pull}))
+        .map(|t| json!({"taskArn": t.truth.task_arn, "family": t.truth.family, "startupMillis": t.truth.startup(),
+            "imagePullMillis": t.truth.image_pull,
+            "snapshotter": if t.report.is_some() { t.truth.snapshotter } else { "unreported" }}))
         .collect();
     std::fs::write(format!("{dir}/truth.json"), serde_json::to_vec_pretty(&truth)?)?;
     let distinct: usize = tasks.iter().map(|t| t.events.len()).sum();
+    let reports = tasks.iter().filter(|t| t.report.is_some()).count();
+    let indexed = tasks.iter().filter(|t| t.truth.family == profiles[0].family && !t.truth.failed_to_start);
+    let fallbacks = indexed.filter(|t| t.truth.snapshotter == "overlayfs").count();
     println!(
-        "Generated {} tasks ({} with a SOCI index, {} without; {} failed to start, {} Spot interruptions): {distinct} state changes sent as {} deliveries, with duplicates and late RUNNING events.",
+        "Generated {} tasks ({} with a SOCI index, {} without; {} failed to start, {} Spot interruptions): {distinct} state changes and {reports} image reports sent as {} deliveries, with duplicates, late RUNNING events and early reports; {fallbacks} {} tasks fell back to overlayfs.",
         tasks.len(),
         profiles[0].family,
         profiles[1].family,
         tasks.iter().filter(|t| t.truth.failed_to_start).count(),
         tasks.iter().filter(|t| t.truth.spot_interrupted).count(),
         stream.len(),
+        profiles[0].family,
     );
     Ok(())
 }
@@ -91,10 +102,10 @@ async fn report(dir: &str) -> Result<(), Error> {
     let truth: BTreeMap<&str, &Value> = truth.iter().filter_map(|t| Some((t["taskArn"].as_str()?, t))).collect();
     let families: BTreeSet<&str> = truth.values().filter_map(|t| t["family"].as_str()).collect();
     let store = TaskStore::new(dynamodb_from_env().await?, table_name());
-    let row = |cells: [&str; 8]| {
+    let row = |cells: [&str; 9]| {
         println!(
-            "| {:<32} | {:<13} | {:>3} | {:<24} | {:<24} | {:>9} | {:>10} | {:<25} |",
-            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]
+            "| {:<32} | {:<13} | {:>3} | {:<24} | {:<24} | {:>9} | {:>10} | {:<11} | {:<25} |",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7], cells[8]
         )
     };
     row([
@@ -105,11 +116,12 @@ async fn report(dir: &str) -> Result<(), Error> {
         "startedAt",
         "startup s",
         "img pull s",
+        "snapshotter",
         "stopCode",
     ]);
     println!(
-        "|{:-<34}|{:-<15}|{:->5}|{:-<26}|{:-<26}|{:->11}|{:->12}|{:-<27}|",
-        "", "", ":", "", "", ":", ":", ""
+        "|{:-<34}|{:-<15}|{:->5}|{:-<26}|{:-<26}|{:->11}|{:->12}|{:-<13}|{:-<27}|",
+        "", "", ":", "", "", ":", ":", "", ""
     );
     let (mut checked, mut mismatches) = (0, Vec::new());
     for family in families {
@@ -142,12 +154,14 @@ async fn report(dir: &str) -> Result<(), Error> {
                 &started,
                 &startup,
                 &pull,
+                Snapshotter::label(record.snapshotter),
                 record.stop_code.as_deref().unwrap_or("-"),
             ]);
             let expected = truth[record.task_arn.as_str()];
             checked += 1;
             if record.startup_seconds != expected_seconds(expected, "startupMillis")
                 || record.image_pull_seconds != expected_seconds(expected, "imagePullMillis")
+                || expected["snapshotter"].as_str() != Some(Snapshotter::label(record.snapshotter))
             {
                 mismatches.push(record.task_id.clone());
             }
@@ -161,6 +175,8 @@ async fn report(dir: &str) -> Result<(), Error> {
         )
         .into());
     }
-    println!("\nAll {checked} records match the durations the generator sampled, to the millisecond.");
+    println!(
+        "\nAll {checked} records match the durations the generator sampled, to the millisecond, and the snapshotter its sidecar reported."
+    );
     Ok(())
 }
