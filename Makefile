@@ -19,7 +19,7 @@ test:
 
 ## unit-test: the pure core only; needs no services.
 unit-test:
-	cargo test -p timing-domain -p timing-dynamodb -p lambda-body -p task-events -p task-summary -p clock-monitor --lib
+	cargo test -p timing-domain -p timing-dynamodb -p lambda-body -p task-events -p task-summary -p task-sidecar --lib
 	cargo test -p timing-domain --test requests
 
 ## local-up / local-down: services and tables for manual use; `eval "$$(make -s local-up)"` prepares a shell.
@@ -45,7 +45,7 @@ soak:
 fuzz:
 	tools/fuzz.sh
 
-## build: release builds as they ship: the three bootstraps (arm64, cargo lambda) and clock-monitor (some compile errors only show with optimisations).
+## build: release builds as they ship: the three bootstraps (arm64, cargo lambda) and task-sidecar (some compile errors only show with optimisations).
 build:
 	tools/build.sh
 

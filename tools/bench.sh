@@ -8,11 +8,11 @@ mkdir -p docs .local
 rm -rf target/criterion
 cargo bench -p task-timing-tests --bench core -- --noplot 2>&1 | tee .local/bench-core.log
 cargo bench -p task-timing-tests --bench summary -- --noplot 2>&1 | tee .local/bench-summary.log
-cargo build -q --release -p task-events -p task-summary -p clock-monitor
+cargo build -q --release -p task-events -p task-summary -p task-sidecar
 cargo run -q --release -p task-timing-tests --bin roundtrips >.local/bench-roundtrips.md
 cargo run -q --release -p task-timing-tests --bin summary_scaling 1000 10000 >.local/bench-scaling.md
 cargo run -q --release -p task-timing-tests --bin rollup_scaling 1000 100000 1000000 >.local/bench-rollups.md
-cargo run -q --release -p task-timing-tests --bin clock_usage target/release/clock-monitor 1000 >.local/bench-clock.md
+cargo run -q --release -p task-timing-tests --bin clock_usage target/release/task-sidecar 1000 >.local/bench-clock.md
 # Cold starts and per-event cost through the Runtime API stand-in: ours, the floor, the Python reference.
 cargo build -q --release -p task-timing-tests --bin runtime_bench --bin hello_lambda
 runtime_bench=target/release/runtime_bench
@@ -171,9 +171,9 @@ fi
   echo
   python3 tools/criterion_table.py target/criterion summary
   echo
-  echo "## clock-monitor: resource use"
+  echo "## task-sidecar: resource use"
   echo
-  echo "\`cargo run --release -p task-timing-tests --bin clock_usage target/release/clock-monitor 1000\`: the release binary"
+  echo "\`cargo run --release -p task-timing-tests --bin clock_usage target/release/task-sidecar 1000\`: the release binary"
   echo "sampling every 100 ms against the metadata stand-in (the project's synchronized fixture) and publishing each"
   echo "sample to the local stack (through the CBOR bridge). CPU is utime + stime from /proc between the 20th sample and"
   echo "1,000 samples later, divided by the samples; RSS and peak RSS (VmHWM) from /proc at the end."
@@ -186,7 +186,7 @@ fi
   echo "|---|---|---:|"
   echo "| x86_64, glibc | \`cargo build --release -p task-events\` | ${x86_size} bytes |"
   echo "| x86_64, glibc | \`cargo build --release -p task-summary\` | $(stat -c %s target/release/task-summary) bytes |"
-  echo "| x86_64, glibc | \`cargo build --release -p clock-monitor\` | $(stat -c %s target/release/clock-monitor) bytes |"
+  echo "| x86_64, glibc | \`cargo build --release -p task-sidecar\` | $(stat -c %s target/release/task-sidecar) bytes |"
   echo "| arm64 (Lambda bootstrap) | \`cargo lambda build --release --arm64 -p task-events\` | ${arm_events} |"
   echo "| arm64 (Lambda bootstrap) | \`cargo lambda build --release --arm64 -p task-summary\` | ${arm_summary} |"
 } >"$out"

@@ -3,7 +3,7 @@
 # (task-summary once hit rustc's "queries overflow the depth limit" in release only).
 #   - the three Lambda bootstraps with `cargo lambda build --release`, arm64 as `make deploy` ships them
 #     (x86_64 where the aarch64 target is not installed); the deploy test of .ci/run deploys these;
-#   - the clock-monitor sidecar with `cargo build --release`.
+#   - the task-sidecar sidecar with `cargo build --release`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,4 +18,4 @@ else
   echo "build: the aarch64 target is not installed: x86_64 bootstraps" >&2
 fi
 cargo lambda build --release "$arch" -p task-events -p task-summary -p task-rollups
-cargo build --release -p clock-monitor
+cargo build --release -p task-sidecar

@@ -113,9 +113,12 @@ def environments(out, lambda_client):
     if function_exists(lambda_client, out["TaskSummaryFunctionName"]):
         configuration = lambda_client.get_function_configuration(FunctionName=out["TaskSummaryFunctionName"])
         secret = configuration.get("Environment", {}).get("Variables", {}).get("TOKEN_SECRET")
+    lazy_loading_families = out.get("LazyLoadingFamilies", "")
     return {
         "task-events": dict(TABLE_NAME=out["TasksTableName"], METRICS_NAMESPACE=out["MetricsNamespace"], RETENTION_DAYS=out["RetentionDays"],
-                            SLOW_STARTUP_SECONDS=out["SlowStartupSeconds"]),
+                            SLOW_STARTUP_SECONDS=out["SlowStartupSeconds"],
+                            # cargo lambda refuses an empty value: none listed, none set.
+                            **({"LAZY_LOADING_FAMILIES": lazy_loading_families} if lazy_loading_families else {})),
         "task-summary": dict(tables, TOKEN_SECRET=secret or secrets.token_urlsafe(48)),
         "task-rollups": dict(tables),
     }

@@ -22,7 +22,7 @@ OUTPUT_KEYS = {
     "RuleName", "RuleArn", "TaskEventsFunctionName", "TaskSummaryFunctionName", "TaskEventsRoleArn", "TaskSummaryRoleArn",
     "TaskEventsLogGroupName", "TaskSummaryLogGroupName", "ClockMonitorPolicyArn", "DashboardName", "MetricsNamespace",
     "RetentionDays", "SlowStartupSeconds", "TaskRollupsFunctionName", "TaskRollupsRoleArn", "TaskRollupsLogGroupName",
-    "TasksStreamArn", "StreamFailureQueueUrl",
+    "TasksStreamArn", "StreamFailureQueueUrl", "LazyLoadingFamilies",
 }
 
 
@@ -31,7 +31,7 @@ def deployed(aws):
     stack = unique("deploy")
     if ARCH != "arm64":
         print("\nthe aarch64 target is not installed here: deploying x86_64 bootstraps (make deploy ARCH=x86_64)")
-    make("deploy", f"STACK_NAME={stack}", f"ARCH={ARCH}", "PARAMS=Clusters=shop-prod,batch StartupP90AlarmSeconds=45")
+    make("deploy", f"STACK_NAME={stack}", f"ARCH={ARCH}", "PARAMS=Clusters=shop-prod,batch StartupP90AlarmSeconds=45 LazyLoadingFamilies=checkout-soci")
     yield stack
     make("destroy", f"STACK_NAME={stack}", "DELETE_TABLES=1")
 
@@ -50,7 +50,9 @@ def test_first_deploy_creates_everything_and_wires_the_rule_last(aws, deployed):
     assert parameters["FunctionsDeployed"] == parameters["RollupsDeployed"] == "true"
 
     events = aws("events")
-    pattern = json.loads(events.describe_rule(Name=out["RuleName"])["EventPattern"])
+    # One rule for both kinds: ECS's state changes, and the sidecar's image reports.
+    state_changes, reports = json.loads(events.describe_rule(Name=out["RuleName"])["EventPattern"])["$or"]
+    pattern = state_changes
     assert pattern["source"] == ["aws.ecs"] and pattern["detail-type"] == ["ECS Task State Change"]
     assert pattern["detail"]["lastStatus"] == ["RUNNING", "STOPPED"]
     assert {"suffix": ":cluster/shop-prod"} in pattern["detail"]["clusterArn"]
@@ -59,6 +61,8 @@ def test_first_deploy_creates_everything_and_wires_the_rule_last(aws, deployed):
     assert target["Arn"] == function_arn
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
     assert target["DeadLetterConfig"] == {"Arn": out["DeadLetterQueueArn"]}
+    assert reports["source"] == ["ecs-task-timing.sidecar"] and reports["detail-type"] == ["ECS Task Image Report"]
+    assert {"suffix": ":cluster/shop-prod"} in reports["detail"]["clusterArn"]
     [statement] = json.loads(aws("lambda").get_policy(FunctionName=out["TaskEventsFunctionName"])["Policy"])["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "lambda:InvokeFunction"
     assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == out["RuleArn"]
@@ -82,7 +86,8 @@ def test_functions_have_their_role_environment_logs_and_failure_destination(aws,
     expected = {
         "task-events": (128, 30, out["TaskEventsRoleArn"], out["TaskEventsLogGroupName"], {
             "TABLE_NAME": out["TasksTableName"],
-            "METRICS_NAMESPACE": "ECS/TaskTiming", "RETENTION_DAYS": "90", "SLOW_STARTUP_SECONDS": "45"}),
+            "METRICS_NAMESPACE": "ECS/TaskTiming", "RETENTION_DAYS": "90", "SLOW_STARTUP_SECONDS": "45",
+            "LAZY_LOADING_FAMILIES": "checkout-soci"}),
         "task-rollups": (128, 60, out["TaskRollupsRoleArn"], out["TaskRollupsLogGroupName"], {
             "TABLE_NAME": out["TasksTableName"], "ROLLUP_TABLE_NAME": out["RollupTableName"]}),
         "task-summary": (512, 60, out["TaskSummaryRoleArn"], out["TaskSummaryLogGroupName"], {
@@ -129,7 +134,8 @@ def test_tables_queue_logs_dashboard_and_roles(aws, deployed, template):
     for needed in ["TaskStartupTime", "'p50'", "'p90'", "ImagePullTime", "TasksStarted", "TasksStopped", "TasksFailedToStart",
                    "TimestampAnomalies", "Throttles", "ApproximateNumberOfMessagesVisible", f"{deployed}-dead-letters",
                    "ClusterName,TaskFamily,TaskRevision", f"alarm:{deployed}-startup-p90", "IteratorAge",
-                   f"{deployed}-task-rollups", f"alarm:{deployed}-rollups-behind", f"alarm:{deployed}-stream-failures"]:
+                   f"{deployed}-task-rollups", f"alarm:{deployed}-rollups-behind", f"alarm:{deployed}-stream-failures",
+                   "ClusterName,TaskFamily,Snapshotter", "TasksBySnapshotter", "LazyLoadingFallbacks"]:
         assert needed in text, needed
 
     iam = aws("iam")
@@ -157,10 +163,11 @@ def test_second_deploy_updates_in_place_and_keeps_what_was_not_given(aws, deploy
     status, out = outputs_of(aws, deployed)
     assert status == "UPDATE_COMPLETE"
     variables = lambda_client.get_function_configuration(FunctionName=out["TaskEventsFunctionName"])["Environment"]["Variables"]
-    assert (variables["RETENTION_DAYS"], variables["SLOW_STARTUP_SECONDS"]) == ("30", "45")  # 45 kept from the first deploy
+    assert (variables["RETENTION_DAYS"], variables["SLOW_STARTUP_SECONDS"], variables["LAZY_LOADING_FAMILIES"]) == \
+        ("30", "45", "checkout-soci")  # kept from the first deploy
     assert lambda_client.get_function_configuration(FunctionName=summary)["Environment"]["Variables"]["TOKEN_SECRET"] == secret_before
-    pattern = json.loads(aws("events").describe_rule(Name=out["RuleName"])["EventPattern"])
-    assert {"suffix": ":cluster/shop-prod"} in pattern["detail"]["clusterArn"]  # Clusters kept
+    for pattern in json.loads(aws("events").describe_rule(Name=out["RuleName"])["EventPattern"])["$or"]:
+        assert {"suffix": ":cluster/shop-prod"} in pattern["detail"]["clusterArn"]  # Clusters kept
     assert len(aws("events").list_targets_by_rule(Rule=out["RuleName"])["Targets"]) == 1
     groups = aws("logs").describe_log_groups(logGroupNamePrefix=out["TaskEventsLogGroupName"])["logGroups"]
     assert groups[0]["retentionInDays"] == 7
@@ -187,7 +194,17 @@ def test_template_alarms_cover_startup_dead_letters_errors_and_clocks(template):
     alarms = resources_of(template, "AWS::CloudWatch::Alarm")
     assert set(alarms) == {"StartupP90Alarm", "DeadLetterAlarm", "TaskEventsErrorsAlarm", "TaskSummaryErrorsAlarm",
                            "ClockErrorBoundAlarm", "ClockNotSynchronizedAlarm", "RollupStreamIteratorAgeAlarm",
-                           "StreamFailureAlarm"}
+                           "StreamFailureAlarm", "LazyLoadingFallbackAlarm"}
+    # The fallback alarm: any LazyLoadingFallbacks (task-events counts only the listed families' tasks).
+    fallback = alarms["LazyLoadingFallbackAlarm"]
+    assert fallback["Condition"] == "HasLazyLoadingFamilies"
+    assert (fallback["Properties"]["MetricName"], fallback["Properties"]["Statistic"], fallback["Properties"]["Threshold"],
+            fallback["Properties"]["ComparisonOperator"]) == ("LazyLoadingFallbacks", "Sum", 0, "GreaterThanThreshold")
+    assert "Dimensions" not in fallback["Properties"], "task-events emits it without dimensions for this alarm"
+    # The sidecar may put its own source's events on the default bus, and nothing else.
+    [put_events] = [s for s in resources_of(template, "AWS::IAM::ManagedPolicy")["ClockMonitorPolicy"]["Properties"]
+                    ["PolicyDocument"]["Statement"] if s["Action"] == "events:PutEvents"]
+    assert put_events["Condition"] == {"StringEquals": {"events:source": "ecs-task-timing.sidecar"}}
     startup = alarms["StartupP90Alarm"]["Properties"]
     [query] = startup["Metrics"]
     assert "AVG(SlowStartups)" in str(query["Expression"]) and "GROUP BY ClusterName, TaskFamily" in str(query["Expression"])

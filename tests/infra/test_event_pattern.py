@@ -1,4 +1,4 @@
-"""The rule's event pattern, proven on the local EventBridge: every sample event (the project's
+"""The rule's event pattern (state changes, and the sidecar's image reports), proven on the local EventBridge: every sample event (the project's
 fixtures, ../shared/ecs-events when present) and non-matching variants are published, an observation
 queue is added as a second target, and exactly the expected events must arrive.
 
@@ -15,6 +15,7 @@ SAMPLES = sorted((ROOT / "fixtures" / "events").glob("*.json")) + sorted((ROOT.p
 WATCHED_NAMES = ["shop-prod", "skynet"]
 WATCHED_ARNS = ["arn:aws:ecs:us-east-1:123456789012:cluster/batch"]
 STATES = ["RUNNING", "STOPPED"]
+REPORT_SOURCE, REPORT_TYPE = "ecs-task-timing.sidecar", "ECS Task Image Report"
 
 
 def envelope(path):
@@ -43,11 +44,19 @@ def variants():
     cases.append(("container instance event", "aws.ecs", "ECS Container Instance State Change",
                   {"clusterArn": running["clusterArn"], "status": "ACTIVE", "agentConnected": True}))
     cases.append(("service action", "aws.ecs", "ECS Service Action", {"clusterArn": running["clusterArn"], "eventName": "SERVICE_STEADY_STATE"}))
+    report = {"schemaVersion": 1, "taskArn": running["taskArn"], "clusterArn": running["clusterArn"], "family": "web-soci",
+              "revision": 12, "containers": [{"name": "app", "snapshotter": "soci"}]}
+    cases.append(("image report", REPORT_SOURCE, REPORT_TYPE, report))
+    cases.append(("image report of cluster other", REPORT_SOURCE, REPORT_TYPE, dict(report, clusterArn=f"{arn}/other")))
+    cases.append(("image report from another source", "my.app", REPORT_TYPE, report))
+    cases.append(("other event of the sidecar's source", REPORT_SOURCE, "Something Else", report))
     return cases
 
 
 def expected_to_match(source, detail_type, detail, all_clusters):
-    if source != "aws.ecs" or detail_type != "ECS Task State Change" or detail.get("lastStatus") not in STATES:
+    report = (source, detail_type) == (REPORT_SOURCE, REPORT_TYPE)
+    state_change = source == "aws.ecs" and detail_type == "ECS Task State Change" and detail.get("lastStatus") in STATES
+    if not (report or state_change):
         return False
     cluster_arn = detail.get("clusterArn", "")
     return all_clusters or cluster_arn in WATCHED_ARNS or cluster_arn.split(":cluster/")[-1] in WATCHED_NAMES
@@ -85,9 +94,10 @@ def test_only_task_state_changes_of_watched_clusters_in_captured_states_match(aw
     expected = [case for case, source, kind, detail in cases if expected_to_match(source, kind, detail, all_clusters=False)]
     assert sorted(arrived) == sorted(expected)
     # The proof is only as good as its cases: both outcomes, both ways of naming a cluster.
-    assert {"web-soci-running.json", "failed-to-start.json", "ec2-old-arn-running.json", "batch by ARN"} <= set(expected)
+    assert {"web-soci-running.json", "failed-to-start.json", "ec2-old-arn-running.json", "batch by ARN", "image report"} <= set(expected)
     assert {"cluster preprod-shop-prod", "batch in another account", "state PENDING", "other source",
-            "container instance event", "not-an-ecs-event.json"}.isdisjoint(arrived)
+            "container instance event", "not-an-ecs-event.json", "image report of cluster other",
+            "image report from another source", "other event of the sidecar's source"}.isdisjoint(arrived)
     print(f"\n{len(cases)} events published, {len(arrived)} matched the rule: {sorted(arrived)}")
 
 

@@ -1,4 +1,4 @@
-//! Local stand-ins for clock-monitor's tests: the ECS Task Metadata endpoint v4 with faults on demand,
+//! Local stand-ins for task-sidecar's tests: the ECS Task Metadata endpoint v4 with faults on demand,
 //! a TCP proxy that can cut the way to CloudWatch (an outage), and a CloudWatch client for the
 //! bridge in front of moto.
 

@@ -406,7 +406,11 @@ pub fn demo_stream(
             let running = task.events.iter().find(|e| e["detail"]["lastStatus"] == "RUNNING");
             let after_running = running.map(|e| event_time(e) + "~report").unwrap_or_default();
             let key = match index % 6 {
-                0 => task.events.first().map(|e| event_time(e) + "~early").unwrap_or_default(),
+                0 => task
+                    .events
+                    .first()
+                    .map(|e| event_time(e) + "~early")
+                    .unwrap_or_default(),
                 _ => after_running.clone(),
             };
             timed.push((key, report.clone()));

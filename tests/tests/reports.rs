@@ -75,12 +75,18 @@ async fn a_report_anywhere_among_the_state_changes_once_or_twice_merges_once() {
     assert_eq!(cases, 2 * (events + 1) * 2);
 
     // The reference: the newest state change alone, then the report.
-    stack.deliver(&with_task_suffix(task.events[last].clone(), "-ref")).await.unwrap();
+    stack
+        .deliver(&with_task_suffix(task.events[last].clone(), "-ref"))
+        .await
+        .unwrap();
     stack.deliver(&with_task_suffix(report.clone(), "-ref")).await.unwrap();
     let arn = |suffix: &str| format!("{}{suffix}", task.truth.task_arn);
     let (reference, _) = stack.store.get(&arn("-ref")).await.unwrap().unwrap();
     assert_eq!(reference.snapshotter, Some(Snapshotter::Soci));
-    assert_eq!(reference.version, task.truth.final_version, "the report changed no version");
+    assert_eq!(
+        reference.version, task.truth.final_version,
+        "the report changed no version"
+    );
     let containers: Vec<&str> = reference.reported_containers.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(containers, ["app", "task-sidecar"]);
     assert_eq!(
@@ -98,7 +104,12 @@ async fn a_report_anywhere_among_the_state_changes_once_or_twice_merges_once() {
                 let task_arn = arn(&format!("-r{reversed}-{position}-{twice}"));
                 let (record, _) = stack.store.get(&task_arn).await.unwrap().unwrap();
                 assert_eq!(
-                    (record.snapshotter, &record.reported_containers, record.version, record.startup_seconds),
+                    (
+                        record.snapshotter,
+                        &record.reported_containers,
+                        record.version,
+                        record.startup_seconds
+                    ),
                     (
                         reference.snapshotter,
                         &reference.reported_containers,
@@ -109,7 +120,10 @@ async fn a_report_anywhere_among_the_state_changes_once_or_twice_merges_once() {
                 );
                 // Each metric once: the state changes' own, and by snapshotter with the generator's values.
                 assert!(
-                    standard.iter().filter(|((t, _), _)| *t == task_arn).all(|(_, v)| v.len() == 1),
+                    standard
+                        .iter()
+                        .filter(|((t, _), _)| *t == task_arn)
+                        .all(|(_, v)| v.len() == 1),
                     "{task_arn}"
                 );
                 let mine = |metric: &str| by_snapshotter.get(&(task_arn.clone(), metric.to_owned())).cloned();
@@ -134,7 +148,12 @@ async fn a_report_anywhere_among_the_state_changes_once_or_twice_merges_once() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| (g["key"]["snapshotter"].as_str().unwrap().to_owned(), g["tasks"].as_u64().unwrap()))
+        .map(|g| {
+            (
+                g["key"]["snapshotter"].as_str().unwrap().to_owned(),
+                g["tasks"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(groups, [("soci".to_owned(), cases as u64 + 1)], "{answer}");
     let filtered = json!({"query": "summary", "family": "web-soci", "snapshotter": "unreported",
@@ -167,7 +186,12 @@ async fn a_fallback_of_a_listed_family_is_counted_and_a_bad_report_writes_nothin
         .client()
         .get_item()
         .table_name(&stack.table)
-        .key("taskArn", aws_sdk_dynamodb::types::AttributeValue::S("arn:aws:ecs:eu-west-1:123456789012:task/shop-prod/0badreport".into()))
+        .key(
+            "taskArn",
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                "arn:aws:ecs:eu-west-1:123456789012:task/shop-prod/0badreport".into(),
+            ),
+        )
         .send()
         .await
         .unwrap();

@@ -118,9 +118,11 @@ pub enum EventError {
     /// Malformed JSON, a missing required field or a field of the wrong type, located by its path.
     #[error("invalid ECS task state change at `{path}`: {message}")]
     Field { path: String, message: String },
+    /// The same, in a task-sidecar image report.
+    #[error("invalid image report at `{path}`: {message}")]
+    Report { path: String, message: String },
     #[error(
-        "not an ECS task state change: source {event_source:?}, detail-type {detail_type:?} (expected {EVENT_SOURCE:?}, {DETAIL_TYPE:?}, or {:?}, {:?} for an image report)",
-        crate::report::REPORT_SOURCE, crate::report::REPORT_DETAIL_TYPE
+        "not an ECS task state change: source {event_source:?}, detail-type {detail_type:?} (expected {EVENT_SOURCE:?}, {DETAIL_TYPE:?}, or the task-sidecar's image report)"
     )]
     WrongKind { event_source: String, detail_type: String },
     #[error(transparent)]
@@ -149,30 +151,6 @@ pub fn parse_event(json: &[u8]) -> Result<TaskStateChangeEvent, EventError> {
     match serde_json::from_slice::<TaskStateChangeEvent>(json) {
         Ok(event) => check_kind(&event.source, &event.detail_type).map(|()| event),
         Err(_) => Err(explain_rejection(json)),
-    }
-}
-
-/// What task-events receives: the ECS events, and the sidecar's image reports.
-// One lives at a time, per invocation: boxing would only add an allocation.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum Incoming {
-    StateChange(TaskStateChangeEvent),
-    Report(crate::report::ImageReportEvent),
-}
-
-/// Parses either kind. The state change keeps its one-pass fast path; a report, which fails it for
-/// its kind, is then parsed as one.
-pub fn parse_incoming(json: &[u8]) -> Result<Incoming, EventError> {
-    match parse_event(json) {
-        Ok(event) => Ok(Incoming::StateChange(event)),
-        Err(EventError::WrongKind {
-            event_source,
-            detail_type,
-        }) if crate::report::is_report_kind(&event_source, &detail_type) => {
-            crate::report::parse_report(json).map(Incoming::Report)
-        }
-        Err(err) => Err(err),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod arn;
 #[cfg(any(test, feature = "test-support"))]
 pub mod emf_check;
 pub mod event;
+pub mod incoming;
 pub mod metrics;
 pub mod query;
 pub mod record;

@@ -140,9 +140,10 @@ impl ImageReport {
         Ok(parse_cluster_arn(&self.cluster_arn)?)
     }
 
-    /// Refuses what the sidecar would never send, naming the field.
-    fn validate(&self) -> Result<(), EventError> {
-        let field = |path: &str, message: String| EventError::Field {
+    /// Refuses what the sidecar would never send, naming the field (the sidecar checks its own report
+    /// with it before sending).
+    pub fn validate(&self) -> Result<(), EventError> {
+        let field = |path: &str, message: String| EventError::Report {
             path: format!("detail.{path}"),
             message,
         };
@@ -177,12 +178,17 @@ impl ImageReport {
         }
         for (index, container) in self.containers.iter().enumerate() {
             if container.name.is_empty() || container.name.len() > 255 {
-                return Err(field(&format!("containers[{index}].name"), "must be 1 to 255 characters".into()));
+                return Err(field(
+                    &format!("containers[{index}].name"),
+                    "must be 1 to 255 characters".into(),
+                ));
             }
             if let Some(snapshotter) = &container.snapshotter
                 && (snapshotter.is_empty()
                     || snapshotter.len() > 32
-                    || !snapshotter.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+                    || !snapshotter
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
             {
                 return Err(field(
                     &format!("containers[{index}].snapshotter"),
@@ -210,11 +216,11 @@ fn is_family(name: &str) -> bool {
 pub fn parse_report(json: &[u8]) -> Result<ImageReportEvent, EventError> {
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let event: ImageReportEvent =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|err| EventError::Field {
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|err| EventError::Report {
             path: err.path().to_string(),
-            message: format!("in an image report: {}", err.inner()),
+            message: err.inner().to_string(),
         })?;
-    deserializer.end().map_err(|err| EventError::Field {
+    deserializer.end().map_err(|err| EventError::Report {
         path: ".".into(),
         message: err.to_string(),
     })?;
@@ -266,7 +272,10 @@ mod tests {
             Snapshotter::Mixed
         );
         // Absent, or a value ECS does not document: unknown, never guessed.
-        assert_eq!(snapshotter_of(json!([c("app", Some("soci")), c("web", None)])), Snapshotter::Unknown);
+        assert_eq!(
+            snapshotter_of(json!([c("app", Some("soci")), c("web", None)])),
+            Snapshotter::Unknown
+        );
         assert_eq!(snapshotter_of(json!([c("app", Some("stargz"))])), Snapshotter::Unknown);
         // Only the sidecar itself: nothing counted.
         assert_eq!(snapshotter_of(json!([side])), Snapshotter::Unknown);
@@ -288,16 +297,25 @@ mod tests {
         let error = |edit: &dyn Fn(&mut Value)| {
             let mut event = report_json(json!([{"name": "app", "snapshotter": "soci"}]));
             edit(&mut event);
-            parse_report(&serde_json::to_vec(&event).unwrap()).unwrap_err().to_string()
+            parse_report(&serde_json::to_vec(&event).unwrap())
+                .unwrap_err()
+                .to_string()
         };
-        let cases: [(&dyn Fn(&mut Value), &str); 7] = [
+        type Edit<'a> = &'a dyn Fn(&mut Value);
+        let cases: [(Edit, &str); 7] = [
             (&|e| e["detail"]["schemaVersion"] = json!(2), "detail.schemaVersion"),
             (&|e| e["detail"]["taskArn"] = json!("task/abc"), "taskArn"),
             (&|e| e["detail"]["family"] = json!("a b"), "detail.family"),
             (&|e| e["detail"]["revision"] = json!("seven"), "detail.revision"),
             (&|e| e["detail"]["containers"] = json!([]), "detail.containers"),
-            (&|e| e["detail"]["containers"][0]["snapshotter"] = json!(""), "containers[0].snapshotter"),
-            (&|e| e["detail"]["pullStartedAt"] = json!("yesterday"), "detail.pullStartedAt"),
+            (
+                &|e| e["detail"]["containers"][0]["snapshotter"] = json!(""),
+                "containers[0].snapshotter",
+            ),
+            (
+                &|e| e["detail"]["pullStartedAt"] = json!("yesterday"),
+                "detail.pullStartedAt",
+            ),
         ];
         for (edit, expected) in cases {
             let message = error(edit);

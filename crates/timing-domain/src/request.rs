@@ -395,7 +395,9 @@ fn filters(raw: &RawRequest, prefix: &str, limits: &Limits, now: Timestamp) -> R
     };
     let snapshotter = match raw.snapshotter.as_deref() {
         None => None,
-        Some(name) if name == Snapshotter::UNREPORTED || Snapshotter::from_name(name).is_some() => Some(name.to_owned()),
+        Some(name) if name == Snapshotter::UNREPORTED || Snapshotter::from_name(name).is_some() => {
+            Some(name.to_owned())
+        }
         Some(other) => {
             let known: Vec<&str> = Snapshotter::ALL.iter().map(|s| s.name()).collect();
             return invalid(format!(

@@ -20,7 +20,10 @@ pub const LAZY_LOADING_FALLBACKS: &str = "LazyLoadingFallbacks";
 pub const SNAPSHOTTER_PHASES: [Phase; 2] = [Phase::ImagePull, Phase::Startup];
 pub const PHASE_DIMENSIONS: &[&str] = &["ClusterName", "TaskFamily", "Snapshotter"];
 /// Also without the cluster, so an alarm or a widget can take a family whole.
-pub const COUNT_DIMENSIONS: [&[&str]; 2] = [&["ClusterName", "TaskFamily", "Snapshotter"], &["TaskFamily", "Snapshotter"]];
+pub const COUNT_DIMENSIONS: [&[&str]; 2] = [
+    &["ClusterName", "TaskFamily", "Snapshotter"],
+    &["TaskFamily", "Snapshotter"],
+];
 /// Without dimensions for the one fallback alarm over every listed family; by family for the widget.
 pub const FALLBACK_DIMENSIONS: [&[&str]; 2] = [&[], &["TaskFamily"]];
 
@@ -136,7 +139,10 @@ mod tests {
         );
         assert!(due_after_report(&record, &BTreeSet::new()).is_empty());
         // The state change first: the report emits both, the state change (finding them) neither.
-        assert_eq!(due_after_report(&record, &due), vec![(Phase::ImagePull, 7.5), (Phase::Startup, 12.0)]);
+        assert_eq!(
+            due_after_report(&record, &due),
+            vec![(Phase::ImagePull, 7.5), (Phase::Startup, 12.0)]
+        );
         assert!(due_after_state_change(&record, &due, &due).is_empty());
     }
 
@@ -146,7 +152,10 @@ mod tests {
         assert!(is_fallback(Snapshotter::Overlayfs, "checkout", &listed));
         assert!(is_fallback(Snapshotter::Mixed, "checkout", &listed));
         assert!(!is_fallback(Snapshotter::Soci, "checkout", &listed));
-        assert!(!is_fallback(Snapshotter::Unknown, "checkout", &listed), "unknown is not evidence");
+        assert!(
+            !is_fallback(Snapshotter::Unknown, "checkout", &listed),
+            "unknown is not evidence"
+        );
         assert!(!is_fallback(Snapshotter::Overlayfs, "web", &listed));
     }
 

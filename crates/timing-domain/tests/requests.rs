@@ -68,7 +68,10 @@ fn snapshotter_filters_and_groups_from_the_rollups() {
             panic!()
         };
         assert_eq!(summary.filters.snapshotter.as_deref(), Some(name));
-        assert_eq!((summary.group_by.as_slice(), summary.exact), ([GroupBy::Snapshotter].as_slice(), false));
+        assert_eq!(
+            (summary.group_by.as_slice(), summary.exact),
+            ([GroupBy::Snapshotter].as_slice(), false)
+        );
     }
 }
 

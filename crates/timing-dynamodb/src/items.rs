@@ -4,15 +4,15 @@ use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use timing_domain::record::TaskRecord;
+use timing_domain::report::Snapshotter;
 use timing_domain::rollup::{COUNTS_SLOT, Counts, Delta, PhaseRollup, RollupItem};
 use timing_domain::sketch::{Bucket, LogHistogram};
-use timing_domain::report::Snapshotter;
 use timing_domain::stream::Image;
 
 use crate::error::{RollupItemError, StoreError};
 use crate::keys::{
-    METRICS_EMITTED, METRICS_EMITTED_BEFORE, ROLLED_UP, ROLLUP_PARTITION_KEY, ROLLUP_SORT_KEY, ROLLUPS_FROM_STREAM,
-    WRITE_ID,
+    METRICS_EMITTED, METRICS_EMITTED_BEFORE, NOTHING_EMITTED, REPORT_LEDGER, ROLLED_UP, ROLLUP_PARTITION_KEY,
+    ROLLUP_SORT_KEY, ROLLUPS_FROM_STREAM, WRITE_ID,
 };
 use crate::record_item::{ledger_key, record_form};
 
@@ -63,6 +63,25 @@ pub fn string_set(item: &HashMap<String, AttributeValue>, name: &str) -> BTreeSe
 
 pub(crate) fn number_attribute(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
     item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+/// What a state change's write learns of the report that came before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSeen {
+    pub snapshotter: Snapshotter,
+    /// The metrics the report's write found emitted: it emitted their by-snapshotter forms itself.
+    pub ledger_at_report: BTreeSet<String>,
+}
+
+/// The report an item holds, if any.
+pub fn report_seen(item: &HashMap<String, AttributeValue>) -> Option<ReportSeen> {
+    let snapshotter = Snapshotter::from_name(item.get("snapshotter")?.as_s().ok()?)?;
+    let mut ledger_at_report = ledger_set(item, REPORT_LEDGER);
+    ledger_at_report.remove(NOTHING_EMITTED);
+    Some(ReportSeen {
+        snapshotter,
+        ledger_at_report,
+    })
 }
 
 /// A rollup item as read back: its series (without the period) and what it holds.
@@ -130,7 +149,8 @@ pub fn rollup_item_from_item(item: &HashMap<String, AttributeValue>) -> Result<R
         snapshotter: match text("snapshotter") {
             None => None,
             Some(name) => Some(
-                Snapshotter::from_name(&name).ok_or_else(|| fail(format!("snapshotter {name:?} is not one this code knows")))?,
+                Snapshotter::from_name(&name)
+                    .ok_or_else(|| fail(format!("snapshotter {name:?} is not one this code knows")))?,
             ),
         },
         slot,

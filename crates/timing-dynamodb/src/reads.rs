@@ -33,7 +33,9 @@ fn filters(query: &RecordQuery, expression: &mut Expression) -> Vec<String> {
     match query.snapshotter.as_deref() {
         None => {}
         // Records and rollup items of tasks without a report have no snapshotter attribute.
-        Some(Snapshotter::UNREPORTED) => filters.push(format!("attribute_not_exists({})", expression.name("snapshotter"))),
+        Some(Snapshotter::UNREPORTED) => {
+            filters.push(format!("attribute_not_exists({})", expression.name("snapshotter")))
+        }
         Some(name) => filters.push(expression.equals("snapshotter", "snapshotter", AttributeValue::S(name.to_owned()))),
     }
     if !query.revisions.is_empty() {

@@ -91,7 +91,10 @@ pub fn report_item(snapshotter: Snapshotter, containers: &[ReportedContainer]) -
     let mut list = serde_dynamo::to_attribute_value(containers)?;
     rename_list(&mut list, &REPORTED_CONTAINER_NAMES, true, &REPORTED_TIMESTAMPS);
     Ok(Item::from([
-        ("snapshotter".to_owned(), AttributeValue::S(snapshotter.name().to_owned())),
+        (
+            "snapshotter".to_owned(),
+            AttributeValue::S(snapshotter.name().to_owned()),
+        ),
         ("rc".to_owned(), list),
     ]))
 }
@@ -272,7 +275,12 @@ fn rename_containers(value: &mut AttributeValue, to_stored: bool) {
 
 /// Each map of a list to its stored names through `table`, or back, with the `timestamps` (record
 /// names) as epoch milliseconds when stored.
-fn rename_list(value: &mut AttributeValue, table: &[(&'static str, &'static str)], to_stored: bool, timestamps: &[&str]) {
+fn rename_list(
+    value: &mut AttributeValue,
+    table: &[(&'static str, &'static str)],
+    to_stored: bool,
+    timestamps: &[&str],
+) {
     let AttributeValue::L(elements) = value else {
         return;
     };
@@ -281,7 +289,11 @@ fn rename_list(value: &mut AttributeValue, table: &[(&'static str, &'static str)
             *map = std::mem::take(map)
                 .into_iter()
                 .map(|(name, mut value)| {
-                    let record_name = if to_stored { Some(name.as_str()) } else { translate(table, &name, false) };
+                    let record_name = if to_stored {
+                        Some(name.as_str())
+                    } else {
+                        translate(table, &name, false)
+                    };
                     if record_name.is_some_and(|n| timestamps.contains(&n)) {
                         value = convert_timestamp(value, to_stored);
                     }

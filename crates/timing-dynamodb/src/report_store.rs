@@ -6,7 +6,7 @@
 //! Metrics by snapshotter are due once per task and phase, when both the phase and the snapshotter are
 //! known. Whichever of the two writes comes second emits them, judged from what it returns: the report
 //! write keeps the ledger as it found it ([`REPORT_LEDGER`]); a state change that finds a report emits
-//! the phases it makes due that are not in that ledger.
+//! the phases it makes due that are not in that ledger ([`crate::items::report_seen`]).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -18,35 +18,10 @@ use timing_domain::report::{ReportedContainer, Snapshotter};
 
 use crate::error::StoreError;
 use crate::expression::Expression;
-use crate::items::{ledger_set, record_from_item};
-use crate::keys::{METRICS_EMITTED, NOTHING_EMITTED, PARTITION_KEY};
+use crate::items::{ledger_set, record_from_item, report_seen};
+use crate::keys::{METRICS_EMITTED, NOTHING_EMITTED, PARTITION_KEY, REPORT_LEDGER, REPORT_WRITE_ID};
 use crate::record_item::report_item;
 use crate::task_store::TaskStore;
-
-/// The ledger (`metricsEmitted`) as the report's write found it.
-pub const REPORT_LEDGER: &str = "metricsAtReport";
-/// Which invocation attempt wrote the report (as `writeId` for state changes): a retry whose first
-/// attempt landed recognises its own write.
-pub const REPORT_WRITE_ID: &str = "reportWriteId";
-
-/// What a state change's write learns of the report that came before it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportSeen {
-    pub snapshotter: Snapshotter,
-    /// The metrics the report's write found emitted: it emitted their by-snapshotter forms itself.
-    pub ledger_at_report: BTreeSet<String>,
-}
-
-/// The report an item holds, if any.
-pub fn report_seen(item: &HashMap<String, AttributeValue>) -> Option<ReportSeen> {
-    let snapshotter = Snapshotter::from_name(item.get("snapshotter")?.as_s().ok()?)?;
-    let mut ledger_at_report = ledger_set(item, REPORT_LEDGER);
-    ledger_at_report.remove(NOTHING_EMITTED);
-    Some(ReportSeen {
-        snapshotter,
-        ledger_at_report,
-    })
-}
 
 /// What one report write did.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +29,7 @@ pub enum ReportOutcome {
     /// The report is now on the record (first of its task).
     Written {
         /// The task's record as the write found it: None when no state change had arrived yet.
-        record: Option<TaskRecord>,
+        record: Option<Box<TaskRecord>>,
         /// The metrics already emitted for the task then.
         ledger_before: BTreeSet<String>,
         /// The write landed on an earlier attempt whose answer was lost.
@@ -86,11 +61,11 @@ pub fn report_update(
 }
 
 /// A record read from an item that may hold only a report (no state change yet): None then.
-fn record_of(item: HashMap<String, AttributeValue>) -> Result<Option<TaskRecord>, StoreError> {
+fn record_of(item: HashMap<String, AttributeValue>) -> Result<Option<Box<TaskRecord>>, StoreError> {
     if !item.contains_key("version") {
         return Ok(None);
     }
-    Ok(Some(record_from_item(item)?.0))
+    Ok(Some(Box::new(record_from_item(item)?.0)))
 }
 
 impl TaskStore {
@@ -157,6 +132,7 @@ impl TaskStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::items::ReportSeen;
 
     #[test]
     fn the_update_sets_the_report_once_and_keeps_the_ledger_it_found() {
@@ -172,11 +148,18 @@ mod tests {
             report_update("arn:aws:ecs:us-east-1:1:task/c/t", Snapshotter::Soci, &containers, "w1").unwrap();
         assert_eq!(key[PARTITION_KEY].as_s().unwrap(), "arn:aws:ecs:us-east-1:1:task/c/t");
         assert_eq!(condition, "attribute_not_exists(#snapshotter)");
-        assert!(update.contains("#metricsAtReport = if_not_exists(#metricsEmitted, :nothingEmitted)"), "{update}");
+        assert!(
+            update.contains("#metricsAtReport = if_not_exists(#metricsEmitted, :nothingEmitted)"),
+            "{update}"
+        );
         assert_eq!(expression.values[":snapshotter"].as_s().unwrap(), "soci");
         let rc = expression.values[":rc"].as_l().unwrap()[0].as_m().unwrap();
         assert_eq!(rc["s"].as_s().unwrap(), "soci");
-        assert_eq!(rc["c"].as_n().unwrap(), "1000", "timestamps stored as epoch milliseconds");
+        assert_eq!(
+            rc["c"].as_n().unwrap(),
+            "1000",
+            "timestamps stored as epoch milliseconds"
+        );
         // Nothing a state change writes.
         for name in timing_domain::record::RECORD_ATTRIBUTES {
             assert!(!expression.names.values().any(|n| n == name), "{name}");
@@ -187,7 +170,10 @@ mod tests {
     fn a_report_seen_drops_the_nothing_marker() {
         let item = HashMap::from([
             ("snapshotter".to_owned(), AttributeValue::S("overlayfs".into())),
-            (REPORT_LEDGER.to_owned(), AttributeValue::Ss(vec![NOTHING_EMITTED.into(), "pull".into()])),
+            (
+                REPORT_LEDGER.to_owned(),
+                AttributeValue::Ss(vec![NOTHING_EMITTED.into(), "pull".into()]),
+            ),
         ]);
         assert_eq!(
             report_seen(&item),

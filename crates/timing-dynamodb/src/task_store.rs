@@ -16,13 +16,13 @@ use timing_domain::record::{TaskRecord, TimingRow};
 
 use crate::error::{ReadCount, StoreError};
 use crate::expression::Expression;
+use crate::items::{ReportSeen, report_seen};
 use crate::items::{ledger_set, number_attribute, record_from_item};
 use crate::keys::{
     DEFAULT_ROLLUP_TABLE_NAME, FAMILY_INDEX, METRICS_EMITTED, METRICS_EMITTED_BEFORE, NOTHING_EMITTED, PARTITION_KEY,
     ROLLED_UP, ROLLUPS_FROM_STREAM, WRITE_ID, page_key_from_item, page_key_item,
 };
 use crate::reads::{QueryParameters, record_query, timing_row_query};
-use crate::report_store::{ReportSeen, report_seen};
 use crate::record_item::{STORED_NAMES, ledger_code, record_form, stored_item};
 
 /// task-events' SDK timeouts. Without them the SDK waits for an answer as long as Lambda lets it (30 s),
@@ -83,7 +83,12 @@ static ATTRIBUTE_NAMES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
         ROLLED_UP,
     ];
     // Not the key: a write never SETs it, and DynamoDB refuses names an expression does not use.
-    for name in STORED_NAMES.iter().copied().filter(|name| *name != PARTITION_KEY).chain(bookkeeping) {
+    for name in STORED_NAMES
+        .iter()
+        .copied()
+        .filter(|name| *name != PARTITION_KEY)
+        .chain(bookkeeping)
+    {
         expression.name(name);
     }
     expression.names

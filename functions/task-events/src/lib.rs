@@ -7,7 +7,8 @@ use std::io::Write;
 
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
-use timing_domain::event::{EventError, Incoming, TaskStateChangeEvent, parse_incoming};
+use timing_domain::event::{EventError, TaskStateChangeEvent};
+use timing_domain::incoming::{Incoming, parse_incoming};
 use timing_domain::metrics::{DEFAULT_NAMESPACE, due_keys, emf_document, ledger_keys};
 use timing_domain::record::TaskRecord;
 use timing_domain::report::{ImageReportEvent, Snapshotter};

@@ -1,4 +1,4 @@
-//! `make bench`: clock-monitor's resource use. Runs the release binary against the metadata stand-in
+//! `make bench`: task-sidecar's resource use. Runs the release binary against the metadata stand-in
 //! (the project's synchronized fixture) and the local stack, sampling every 100 ms, and reads its CPU
 //! time (utime + stime) and memory (VmRSS, VmHWM) from /proc: CPU per sample is the CPU between the
 //! 20th and the last sample divided by the samples in between, so start-up is not counted.

@@ -66,14 +66,18 @@ fn write_demo_events(dir: &str, seed: u64) -> Result<(), Error> {
     }
     let truth: Vec<Value> = tasks
         .iter()
-        .map(|t| json!({"taskArn": t.truth.task_arn, "family": t.truth.family, "startupMillis": t.truth.startup(),
+        .map(|t| {
+            json!({"taskArn": t.truth.task_arn, "family": t.truth.family, "startupMillis": t.truth.startup(),
             "imagePullMillis": t.truth.image_pull,
-            "snapshotter": if t.report.is_some() { t.truth.snapshotter } else { "unreported" }}))
+            "snapshotter": if t.report.is_some() { t.truth.snapshotter } else { "unreported" }})
+        })
         .collect();
     std::fs::write(format!("{dir}/truth.json"), serde_json::to_vec_pretty(&truth)?)?;
     let distinct: usize = tasks.iter().map(|t| t.events.len()).sum();
     let reports = tasks.iter().filter(|t| t.report.is_some()).count();
-    let indexed = tasks.iter().filter(|t| t.truth.family == profiles[0].family && !t.truth.failed_to_start);
+    let indexed = tasks
+        .iter()
+        .filter(|t| t.truth.family == profiles[0].family && !t.truth.failed_to_start);
     let fallbacks = indexed.filter(|t| t.truth.snapshotter == "overlayfs").count();
     println!(
         "Generated {} tasks ({} with a SOCI index, {} without; {} failed to start, {} Spot interruptions): {distinct} state changes and {reports} image reports sent as {} deliveries, with duplicates, late RUNNING events and early reports; {fallbacks} {} tasks fell back to overlayfs.",

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clock_monitor::metadata::{SyncStatus, parse_task_metadata};
+use task_sidecar::metadata::{SyncStatus, parse_task_metadata};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -21,7 +21,7 @@ impl Sample {
     }
 }
 
-/// The on-demand answer, for `GET /clock` and `clock-monitor check`.
+/// The on-demand answer, for `GET /clock` and `task-sidecar check`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClockAnswer {

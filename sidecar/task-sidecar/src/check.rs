@@ -1,4 +1,4 @@
-//! `clock-monitor check`: for container health checks. Asks the running monitor's endpoint; if no
+//! `task-sidecar check`: for container health checks. Asks the running monitor's endpoint; if no
 //! monitor answers, reads the metadata endpoint itself. Exit 0 within bound, 1 otherwise.
 
 use std::time::Duration;

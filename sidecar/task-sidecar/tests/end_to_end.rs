@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StandardUnit};
-use clock_monitor::reader::{get, http_client};
+use task_sidecar::reader::{get, http_client};
 use task_timing_tests::clock::{MetadataStandIn, OutageProxy, Reply, cloudwatch_from_env};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_clock-monitor");
+const BINARY: &str = env!("CARGO_BIN_EXE_task-sidecar");
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -135,6 +135,9 @@ async fn samples_survive_an_outage_and_checks_follow_the_clock() {
         Command::new(BINARY)
             .args([
                 "run",
+                // The clock job alone: the image report's metadata reads would count among the samples
+                // (tests/infra/test_sidecar_report.py tests the report).
+                "--no-image-report",
                 "--interval",
                 "1s",
                 "--namespace",
@@ -400,10 +403,10 @@ async fn check_reads_each_response_and_fault_from_the_stand_in() {
 /// arguments this binary accepts.
 #[test]
 fn the_example_task_definition_runs_this_binary() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/clock-monitor-task.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/task-sidecar-task.json");
     let task: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let containers = task["containerDefinitions"].as_array().unwrap();
-    let sidecar = containers.iter().find(|c| c["name"] == "clock-monitor").unwrap();
+    let sidecar = containers.iter().find(|c| c["name"] == "task-sidecar").unwrap();
     assert_eq!(sidecar["essential"], false);
     let strings = |value: &serde_json::Value| -> Vec<String> {
         value
@@ -414,7 +417,7 @@ fn the_example_task_definition_runs_this_binary() {
             .collect()
     };
     let health = strings(&sidecar["healthCheck"]["command"]);
-    assert_eq!(health[..3], ["CMD", "/clock-monitor", "check"]);
+    assert_eq!(health[..3], ["CMD", "/task-sidecar", "check"]);
     // Arguments clap cannot parse fail before --help is reached.
     for args in [strings(&sidecar["command"]), health[2..].to_vec()] {
         let status = Command::new(BINARY)

@@ -1,13 +1,16 @@
-//! clock-monitor: a sidecar that reads the ECS Task Metadata endpoint v4 `ClockDrift` every interval,
-//! publishes it to CloudWatch, and answers the application beside it on demand.
+//! task-sidecar: a sidecar that reads the ECS Task Metadata endpoint v4 `ClockDrift` every interval,
+//! publishes it to CloudWatch, and answers the application beside it on demand; and, once per task,
+//! reports what each container was pulled with (`image_report`, `report_sender`).
 
 pub mod buffer;
 pub mod check;
+pub mod image_report;
 pub mod metadata;
 pub mod metrics;
 pub mod monitor;
 pub mod publisher;
 pub mod reader;
+pub mod report_sender;
 pub mod sample;
 pub mod server;
 

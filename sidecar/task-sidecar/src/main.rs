@@ -4,15 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use clock_monitor::buffer::Buffer;
-use clock_monitor::check::ask_monitor;
-use clock_monitor::metrics::{DEFAULT_NAMESPACE, DimensionPolicy, validate_namespace};
-use clock_monitor::monitor::Monitor;
-use clock_monitor::parse_duration;
-use clock_monitor::publisher::Publisher;
-use clock_monitor::reader::{MetadataReader, ReaderConfig};
-use clock_monitor::sample::{answer, error_answer};
-use clock_monitor::server::{ServerState, router};
+use task_sidecar::buffer::Buffer;
+use task_sidecar::check::ask_monitor;
+use task_sidecar::metrics::{DEFAULT_NAMESPACE, DimensionPolicy, validate_namespace};
+use task_sidecar::monitor::Monitor;
+use task_sidecar::parse_duration;
+use task_sidecar::publisher::Publisher;
+use task_sidecar::reader::{MetadataReader, ReaderConfig};
+use task_sidecar::report_sender::{ReportConfig, report_once};
+use task_sidecar::sample::{answer, error_answer};
+use task_sidecar::server::{ServerState, router};
 
 /// Clock accuracy of an ECS task, from the Task Metadata endpoint v4 ClockDrift.
 #[derive(Parser)]
@@ -28,6 +29,53 @@ enum Command {
     Run(RunArgs),
     /// Exit 0 if the clock is synchronized and within --max-error-ms, else 1 (for health checks).
     Check(CheckArgs),
+    /// Send the task's image report once and exit: 0 when EventBridge accepted it (for a one-shot,
+    /// non-essential container, as the SOCI toolbox runs am-i-lazy).
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ImageReportArgs {
+    /// Containers left out of the task's snapshotter (comma-separated): this sidecar's own, whose small
+    /// image would make every lazy-loaded task "mixed".
+    #[arg(long, env = "IMAGE_REPORT_EXCLUDE", value_delimiter = ',')]
+    exclude_container: Vec<String>,
+    /// The bus the report goes to (the account's default bus, where the stack's rule listens).
+    #[arg(long, default_value = "default")]
+    event_bus: String,
+    /// How long to wait for the containers to start before reporting what is known.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    report_wait: Duration,
+    /// How long to keep trying to send, in all.
+    #[arg(long, default_value = "15m", value_parser = parse_minutes)]
+    report_deadline: Duration,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    metadata: MetadataArgs,
+    #[command(flatten)]
+    report: ImageReportArgs,
+}
+
+/// `15m`, or any duration `parse_duration` takes.
+fn parse_minutes(text: &str) -> Result<Duration, String> {
+    match text.strip_suffix('m').filter(|t| !t.ends_with('m')) {
+        Some(minutes) => parse_duration(minutes).map(|d| d * 60),
+        None => parse_duration(text),
+    }
+}
+
+fn report_config(metadata: &MetadataArgs, args: &ImageReportArgs) -> ReportConfig {
+    ReportConfig {
+        endpoint: metadata.metadata_uri.clone(),
+        excluded: args.exclude_container.clone(),
+        event_bus: args.event_bus.clone(),
+        wait: args.report_wait,
+        deadline: args.report_deadline,
+        request_timeout: metadata.timeout,
+    }
 }
 
 #[derive(Args)]
@@ -71,6 +119,11 @@ struct RunArgs {
     /// On SIGTERM, how long the last flush may take.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     flush_timeout: Duration,
+    /// Do not send the task's image report (the clock job only).
+    #[arg(long, env = "NO_IMAGE_REPORT")]
+    no_image_report: bool,
+    #[command(flatten)]
+    report: ImageReportArgs,
 }
 
 #[derive(Args)]
@@ -120,6 +173,16 @@ async fn run(args: RunArgs) -> Result<(), String> {
     validate_namespace(&args.namespace)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let publisher = Publisher::new(aws_sdk_cloudwatch::Client::new(&aws), args.namespace.clone());
+    // The report runs beside the clock job, once; its failure is logged and never stops the clock job.
+    if !args.no_image_report {
+        let events = aws_sdk_eventbridge::Client::new(&aws);
+        let config = report_config(&args.metadata, &args.report);
+        tokio::spawn(async move {
+            if let Err(problem) = report_once(&events, &config).await {
+                tracing::error!(%problem, "image report not sent");
+            }
+        });
+    }
     let monitor = Arc::new(Monitor::new(
         reader(&args.metadata)?,
         DimensionPolicy {
@@ -143,7 +206,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
             })
             .await
     });
-    tracing::info!(listen = %args.listen, namespace = %args.namespace, interval_ms = args.interval.as_millis() as u64, "clock-monitor started");
+    tracing::info!(listen = %args.listen, namespace = %args.namespace, interval_ms = args.interval.as_millis() as u64, "task-sidecar started");
     let sampling = async {
         let mut ticks = tokio::time::interval(args.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -216,10 +279,27 @@ async fn main() -> ExitCode {
         Command::Run(args) => match run(args).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
-                tracing::error!(%message, "clock-monitor cannot start");
+                tracing::error!(%message, "task-sidecar cannot start");
                 ExitCode::from(2)
             }
         },
         Command::Check(args) => check(args).await,
+        Command::Report(args) => {
+            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let events = aws_sdk_eventbridge::Client::new(&aws);
+            match report_once(&events, &report_config(&args.metadata, &args.report)).await {
+                Ok(snapshotter) => {
+                    println!(
+                        "{}",
+                        serde_json::json!({"reported": true, "snapshotter": snapshotter.name()})
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(problem) => {
+                    tracing::error!(%problem, "image report not sent");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
