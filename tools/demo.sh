@@ -42,6 +42,12 @@ ask "With the SOCI index or without? (checkout = baseline, checkout-soci = candi
   '{"query":"compare","baseline":{"family":"checkout"},"candidate":{"family":"checkout-soci"},"exact":true,"format":"table"}'
 ask "Did they really lazy-load? checkout-soci pulled whole (overlayfs, baseline) against lazy-loaded (soci, candidate), by the sidecar's reports" \
   '{"query":"compare","baseline":{"family":"checkout-soci","snapshotter":"overlayfs"},"candidate":{"family":"checkout-soci","snapshotter":"soci"},"exact":true,"format":"table"}'
+# The same comparison as a picture: both start-up distributions (ECDF), n, p50 and p90, the verdict.
+svg_request='{"query":"compare","baseline":{"family":"checkout-soci","snapshotter":"overlayfs"},"candidate":{"family":"checkout-soci","snapshotter":"soci"},"exact":true,"format":"svg"}'
+cargo lambda invoke task-summary --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" --data-ascii "$svg_request" \
+  | python -c 'import json, sys; sys.stdout.write(json.load(sys.stdin)["svg"])' >"$dir/compare-snapshotter.svg"
+printf "\nThe comparison as a picture (\"format\": \"svg\"): %s (%s bytes); open it in a browser.\n" \
+  "$dir/compare-snapshotter.svg" "$(wc -c <"$dir/compare-snapshotter.svg")"
 ask "checkout-soci by snapshotter, last 24 h (from the rollups; unreported: no report arrived)" \
   '{"query":"summary","family":"checkout-soci","groupBy":["snapshotter"],"format":"table"}'
 # The fallback alarm's metric, as task-events emitted it (EMF on its stdout, which cargo lambda watch keeps).

@@ -197,3 +197,53 @@ async fn a_fallback_of_a_listed_family_is_counted_and_a_bad_report_writes_nothin
         .unwrap();
     assert!(item.item.is_none(), "nothing written for a bad report");
 }
+
+/// The SVG comparison parses as SVG and draws both groups, named with their counts, under the verdict.
+#[tokio::test]
+async fn the_svg_comparison_draws_both_groups() {
+    let stack = TestStack::new().await.unwrap();
+    let (mut lazy, mut whole) = (0, 0);
+    for seed in 0..24 {
+        let snapshotter = if seed % 3 == 0 { "overlayfs" } else { "soci" };
+        let task = started_task(100 + seed, "svg-soci", snapshotter);
+        stack.deliver(task.events.last().unwrap()).await.unwrap();
+        stack.deliver(task.report.as_ref().unwrap()).await.unwrap();
+        if snapshotter == "soci" { lazy += 1 } else { whole += 1 }
+    }
+    stack.drain().await.unwrap();
+    let handler = stack.summary(Default::default(), None);
+    for exact in [true, false] {
+        let request = json!({"query": "compare", "format": "svg", "exact": exact, "phases": ["imagePull", "startup"],
+            "baseline": {"family": "svg-soci", "snapshotter": "overlayfs", "from": "2026-11-18T00:00:00Z", "to": "2026-11-19T00:00:00Z"},
+            "candidate": {"family": "svg-soci", "snapshotter": "soci", "from": "2026-11-18T00:00:00Z", "to": "2026-11-19T00:00:00Z"}});
+        let answer = serde_json::to_value(handler.handle(request.to_string().as_bytes()).await.unwrap()).unwrap();
+        assert_eq!(
+            (&answer["format"], &answer["phase"]),
+            (&json!("svg"), &json!("startup"))
+        );
+        let svg = answer["svg"].as_str().unwrap();
+        let document = roxmltree::Document::parse(svg).unwrap_or_else(|err| panic!("{err}: {svg}"));
+        assert_eq!(document.root_element().tag_name().name(), "svg");
+        let texts: Vec<&str> = document.descendants().filter_map(|node| node.text()).collect();
+        let has = |needle: &str| texts.iter().any(|text| text.contains(needle));
+        assert!(
+            has(&format!("baseline svg-soci (overlayfs): n = {whole}")),
+            "exact {exact}: {texts:?}"
+        );
+        assert!(
+            has(&format!("candidate svg-soci (soci): n = {lazy}")),
+            "exact {exact}: {texts:?}"
+        );
+        assert!(has("startup: "), "the title names the phase and its verdict: {texts:?}");
+        // One step line per group (the legend's two samples are paths of two points).
+        let long_lines = document
+            .descendants()
+            .filter(|node| node.tag_name().name() == "polyline")
+            .filter(|node| {
+                node.attribute("points")
+                    .is_some_and(|points| points.split(' ').count() >= 2 * whole)
+            })
+            .count();
+        assert_eq!(long_lines, 2, "exact {exact}");
+    }
+}

@@ -46,6 +46,8 @@ impl Default for Limits {
 pub enum Format {
     Json,
     Table,
+    /// Compare only: both sides' distributions as an SVG picture.
+    Svg,
 }
 
 /// A dimension a summary can group by.
@@ -239,7 +241,13 @@ pub fn parse_request(payload: &[u8], limits: &Limits, now: Timestamp, key: &Toke
     let format = match raw.format.as_deref() {
         None | Some("json") => Format::Json,
         Some("table") => Format::Table,
-        Some(other) => return invalid(format!("format: expected \"json\" or \"table\", got {other:?}")),
+        Some("svg") if raw.query.as_deref() == Some("compare") => Format::Svg,
+        Some("svg") => return invalid("format: \"svg\" draws a comparison; it applies to query \"compare\" only"),
+        Some(other) => {
+            return invalid(format!(
+                "format: expected \"json\", \"table\" or (for compare) \"svg\", got {other:?}"
+            ));
+        }
     };
     let common = ["query", "format"];
     let with = |extra: &[&'static str], filters: bool| -> Vec<&'static str> {

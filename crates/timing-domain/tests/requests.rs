@@ -160,7 +160,11 @@ fn every_bad_request_gets_a_specific_message() {
         ),
         (
             json!({"query": "summary", "family": "web", "format": "csv"}),
-            "format: expected \"json\" or \"table\", got \"csv\"",
+            "format: expected \"json\", \"table\" or (for compare) \"svg\", got \"csv\"",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "format": "svg"}),
+            "format: \"svg\" draws a comparison; it applies to query \"compare\" only",
         ),
         (
             json!({"query": "compare", "candidate": {"family": "web"}}),

@@ -4,6 +4,7 @@
 pub mod exact;
 pub mod model;
 pub mod rollups;
+pub mod svg;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -97,6 +98,8 @@ pub enum HandlerError {
     LimitExceeded(String),
     #[error(transparent)]
     Store(StoreError),
+    #[error("{0}")]
+    Drawing(String),
 }
 
 impl From<StoreError> for HandlerError {
@@ -114,6 +117,7 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::InvalidRequest(_) => "InvalidRequest",
             HandlerError::LimitExceeded(_) => "LimitExceeded",
             HandlerError::Store(_) => "StoreUnavailable",
+            HandlerError::Drawing(_) => "DrawingFailed",
         };
         Diagnostic {
             error_type: error_type.into(),
@@ -147,6 +151,7 @@ impl Handler {
     pub async fn handle_at(&self, payload: &[u8], now: Timestamp) -> Result<Answer, HandlerError> {
         let request = parse_request(payload, &self.config.limits, now, &self.token_key)?;
         let table = request.format == Format::Table;
+        let svg = request.format == Format::Svg;
         let answer = match request.query {
             Query::Summary(query) => {
                 // Boxed: the nested SDK futures of both paths otherwise make one type too deep for
@@ -159,12 +164,19 @@ impl Handler {
                 }
             }
             Query::Compare(query) => {
-                let answer = Box::pin(self.compare(query)).await?;
+                let plotted = plotted_phase(&query.phases);
+                let (answer, [baseline, candidate]) = Box::pin(self.compare(query, plotted)).await?;
                 let items_read = answer.baseline.read.items_read + answer.candidate.read.items_read;
                 tracing::info!(query = "compare", items_read, "answered");
-                match table {
-                    true => Answer::table(table::compare_table(&answer), None),
-                    false => Answer::Compare(Box::new(answer)),
+                match (table, svg) {
+                    (true, _) => Answer::table(table::compare_table(&answer), None),
+                    (_, true) => Answer::Svg(SvgAnswer {
+                        format: "svg",
+                        phase: answer.phases.get(plotted).map_or("", |p| p.phase),
+                        svg: svg::compare_svg(&answer, plotted, &baseline, &candidate)
+                            .map_err(HandlerError::Drawing)?,
+                    }),
+                    _ => Answer::Compare(Box::new(answer)),
                 }
             }
             Query::Tasks(query) => {
@@ -271,9 +283,14 @@ impl Handler {
         })
     }
 
-    async fn compare(&self, query: CompareQuery) -> Result<CompareAnswer, HandlerError> {
+    /// The comparison, and both sides' distributions of the `plotted` phase (for `"format": "svg"`).
+    async fn compare(
+        &self,
+        query: CompareQuery,
+        plotted: usize,
+    ) -> Result<(CompareAnswer, [svg::Distribution; 2]), HandlerError> {
         if query.exact {
-            return self.exact_compare(query).await;
+            return self.exact_compare(query, plotted).await;
         }
         let max_rows = self.config.limits.max_rows;
         let (baseline_filters, baseline, baseline_read) = self
@@ -285,6 +302,15 @@ impl Handler {
             .await?;
         let side = |groups: RollupGroups| groups.into_values().next().unwrap_or_default();
         let (baseline, candidate): (RollupAccumulator, RollupAccumulator) = (side(baseline), side(candidate));
+        let distribution = |side: &RollupAccumulator| -> svg::Distribution {
+            side.phases.get(plotted).map_or_else(Vec::new, |rollup| {
+                let buckets = rollup.histogram.buckets();
+                buckets
+                    .map(|(bucket, count)| (bucket.value_millis() / 1000.0, count))
+                    .collect()
+            })
+        };
+        let distributions = [distribution(&baseline), distribution(&candidate)];
         let empty = Default::default();
         let phases = query
             .phases
@@ -298,7 +324,7 @@ impl Handler {
                 )
             })
             .collect();
-        Ok(CompareAnswer {
+        let answer = CompareAnswer {
             query: QueryKind::Compare,
             baseline: Side {
                 filters: baseline_filters,
@@ -314,10 +340,15 @@ impl Handler {
             precision: Precision(Source::Rollups),
             method: ROLLUP_METHOD,
             phases,
-        })
+        };
+        Ok((answer, distributions))
     }
 
-    async fn exact_compare(&self, query: CompareQuery) -> Result<CompareAnswer, HandlerError> {
+    async fn exact_compare(
+        &self,
+        query: CompareQuery,
+        plotted: usize,
+    ) -> Result<(CompareAnswer, [svg::Distribution; 2]), HandlerError> {
         // One group per side; the row limit bounds both reads together.
         let (baseline, baseline_read) = self
             .read_groups(&query.baseline, &query.phases, &[], self.config.limits.max_rows)
@@ -338,7 +369,20 @@ impl Handler {
             .map(|(i, phase)| compare_phase(*phase, &values(&baseline, i), &values(&candidate, i)))
             .collect();
         let side = |filters: RecordQuery, counts: Counts, read: ReadCount| Side { filters, counts, read };
-        Ok(CompareAnswer {
+        let distribution = |side: &Accumulator| -> svg::Distribution {
+            let mut values = values(side, plotted);
+            values.sort_by(f64::total_cmp);
+            let mut distribution: svg::Distribution = Vec::new();
+            for value in values {
+                match distribution.last_mut() {
+                    Some((last, count)) if *last == value => *count += 1,
+                    _ => distribution.push((value, 1)),
+                }
+            }
+            distribution
+        };
+        let distributions = [distribution(&baseline), distribution(&candidate)];
+        let answer = CompareAnswer {
             query: QueryKind::Compare,
             baseline: side(query.baseline, baseline.counts, baseline_read),
             candidate: side(query.candidate, candidate.counts, candidate_read),
@@ -346,7 +390,8 @@ impl Handler {
             precision: Precision(Source::Records),
             method: METHOD,
             phases,
-        })
+        };
+        Ok((answer, distributions))
     }
 
     async fn tasks(&self, query: TasksQuery) -> Result<TasksAnswer, HandlerError> {
@@ -386,6 +431,21 @@ pub enum Answer {
     Compare(Box<CompareAnswer>),
     Tasks(TasksAnswer),
     Table(TableAnswer),
+    Svg(SvgAnswer),
+}
+
+/// `"format": "svg"` (compare only): the plotted phase's distributions as an SVG document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SvgAnswer {
+    pub format: &'static str,
+    pub phase: &'static str,
+    pub svg: String,
+}
+
+/// The phase an SVG comparison draws: start-up when asked for (the headline), else the first.
+fn plotted_phase(phases: &[Phase]) -> usize {
+    phases.iter().position(|phase| *phase == Phase::Startup).unwrap_or(0)
 }
 
 /// `"format": "table"`: the same answer as Markdown text.

@@ -18,8 +18,8 @@ use timing_domain::timestamp::Timestamp;
 use timing_dynamodb::TaskStore;
 use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
 
-/// Chosen so that the demo shows a failed start, a Spot interruption and lazy-loading fallbacks among its 16 tasks.
-const DEMO_SEED: u64 = 14;
+/// Chosen so that the demo shows a failed start, a Spot interruption and lazy-loading fallbacks among its 24 tasks.
+const DEMO_SEED: u64 = 20;
 
 fn table_name() -> String {
     std::env::var("TABLE_NAME").unwrap_or_else(|_| DEFAULT_TABLE_NAME.to_owned())
@@ -56,7 +56,7 @@ fn write_demo_events(dir: &str, seed: u64) -> Result<(), Error> {
         },
         Profile::without_index("checkout", 9),
     ];
-    let (tasks, stream) = demo_stream(seed, &profiles, 8, chrono::Utc::now().timestamp_millis());
+    let (tasks, stream) = demo_stream(seed, &profiles, 12, chrono::Utc::now().timestamp_millis());
     std::fs::create_dir_all(format!("{dir}/events"))?;
     for (index, event) in stream.iter().enumerate() {
         std::fs::write(
