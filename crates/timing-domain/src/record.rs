@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arn::{parse_cluster_arn, parse_task_arn, parse_task_definition_arn};
 use crate::event::{EventError, TaskStateChangeEvent};
-use crate::report::{ReportedContainer, Snapshotter};
+use crate::report::{PulledContainer, Snapshotter};
 use crate::timestamp::Timestamp;
 use crate::timing::{Phase, PhaseTiming, failed_to_start, millis_to_seconds, phase_timings};
 
@@ -103,7 +103,7 @@ pub struct TaskRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshotter: Option<Snapshotter>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reported_containers: Vec<ReportedContainer>,
+    pub reported_containers: Vec<PulledContainer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -492,13 +492,10 @@ mod tests {
             *record.phase_slot(phase) = Some(1.0);
         }
         record.snapshotter = Some(Snapshotter::Soci);
-        record.reported_containers = vec![ReportedContainer {
+        record.reported_containers = vec![PulledContainer {
             name: "app".into(),
-            image: None,
-            image_id: None,
-            snapshotter: None,
-            created_at: None,
-            started_at: None,
+            snapshotter: Some("soci".into()),
+            excluded: false,
         }];
         let item = serde_json::to_value(&record).unwrap();
         for key in item.as_object().unwrap().keys() {

@@ -60,6 +60,20 @@ pub struct ReportedContainer {
     pub started_at: Option<Timestamp>,
 }
 
+/// What the task's record keeps of a reported container: how it was pulled. The rest (image, image id,
+/// timestamps) stays in the report event: kept on every record it would push a record past 1 KB, and so
+/// double the write units of every later write of the task (docs/records-and-metrics.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PulledContainer {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshotter: Option<String>,
+    /// Left out of the task's snapshotter (the reporting sidecar).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub excluded: bool,
+}
+
 /// How a task's images were pulled: a filter and group-by key of every summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,6 +144,18 @@ impl ImageReport {
             (0, _, 0) => Snapshotter::Overlayfs,
             _ => Snapshotter::Mixed,
         }
+    }
+
+    /// Each container as the record keeps it.
+    pub fn pulled_containers(&self) -> Vec<PulledContainer> {
+        self.containers
+            .iter()
+            .map(|c| PulledContainer {
+                name: c.name.clone(),
+                snapshotter: c.snapshotter.clone(),
+                excluded: self.excluded_containers.contains(&c.name),
+            })
+            .collect()
     }
 
     /// The cluster's name, from `clusterArn` (an ARN, or a bare name as some metadata gives).

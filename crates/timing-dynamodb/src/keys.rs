@@ -40,12 +40,12 @@ pub const ROLLED_UP: &str = "rolledUp";
 /// without it only as far as its `rolledUp` says (`timing_domain::stream::Image`).
 pub const ROLLUPS_FROM_STREAM: &str = "rollupsFromStream";
 
-/// The ledger (`metricsEmitted`) as the report's write found it.
-/// On an item with an image report (`timing_dynamodb::report_store`).
-pub const REPORT_LEDGER: &str = "metricsAtReport";
+/// On an item with an image report (`crate::report_store`), the ledger (`metricsEmitted`) as the report's
+/// write found it. This and [`REPORT_WRITE_ID`] have short names: with the report they stay under 1 KB.
+pub const REPORT_LEDGER: &str = "rl";
 /// Which invocation attempt wrote the report (as `writeId` for state changes): a retry whose first
 /// attempt landed recognises its own write.
-pub const REPORT_WRITE_ID: &str = "reportWriteId";
+pub const REPORT_WRITE_ID: &str = "rw";
 
 pub const ROLLUP_PARTITION_KEY: &str = "family";
 pub const ROLLUP_SORT_KEY: &str = "periodSeries";

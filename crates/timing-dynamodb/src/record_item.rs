@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use timing_domain::record::{RECORD_ATTRIBUTES, TaskRecord};
-use timing_domain::report::{ReportedContainer, Snapshotter};
+use timing_domain::report::{PulledContainer, Snapshotter};
 use timing_domain::timestamp::Timestamp;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -73,23 +73,13 @@ pub const CONTAINER_NAMES: [(&str, &str); 5] = [
 /// the queries filter on it.
 const REPORT_NAMES: [(&str, &str); 1] = [("reportedContainers", "rc")];
 
-/// (reported container attribute, stored name), inside each element of `rc`.
-const REPORTED_CONTAINER_NAMES: [(&str, &str); 6] = [
-    ("name", "n"),
-    ("image", "i"),
-    ("imageId", "id"),
-    ("snapshotter", "s"),
-    ("createdAt", "c"),
-    ("startedAt", "st"),
-];
-
-/// Reported container attributes stored as epoch milliseconds (record names).
-const REPORTED_TIMESTAMPS: [&str; 2] = ["createdAt", "startedAt"];
+/// (pulled container attribute, stored name), inside each element of `rc`.
+const PULLED_CONTAINER_NAMES: [(&str, &str); 3] = [("name", "n"), ("snapshotter", "s"), ("excluded", "e")];
 
 /// The attributes an image report adds to its task's item, in stored form.
-pub fn report_item(snapshotter: Snapshotter, containers: &[ReportedContainer]) -> Result<Item, serde_dynamo::Error> {
+pub fn report_item(snapshotter: Snapshotter, containers: &[PulledContainer]) -> Result<Item, serde_dynamo::Error> {
     let mut list = serde_dynamo::to_attribute_value(containers)?;
-    rename_list(&mut list, &REPORTED_CONTAINER_NAMES, true, &REPORTED_TIMESTAMPS);
+    rename_list(&mut list, &PULLED_CONTAINER_NAMES, true);
     Ok(Item::from([
         (
             "snapshotter".to_owned(),
@@ -247,7 +237,7 @@ pub fn record_form(item: Item) -> Item {
         }
         match name.as_str() {
             "containers" => rename_containers(&mut value, false),
-            "reportedContainers" => rename_list(&mut value, &REPORTED_CONTAINER_NAMES, false, &REPORTED_TIMESTAMPS),
+            "reportedContainers" => rename_list(&mut value, &PULLED_CONTAINER_NAMES, false),
             _ => {}
         }
         record.insert(name, value);
@@ -270,17 +260,11 @@ pub fn record_form(item: Item) -> Item {
 
 /// Each container's attributes (`containers`, a list of maps) to their stored names, or back.
 fn rename_containers(value: &mut AttributeValue, to_stored: bool) {
-    rename_list(value, &CONTAINER_NAMES, to_stored, &[]);
+    rename_list(value, &CONTAINER_NAMES, to_stored);
 }
 
-/// Each map of a list to its stored names through `table`, or back, with the `timestamps` (record
-/// names) as epoch milliseconds when stored.
-fn rename_list(
-    value: &mut AttributeValue,
-    table: &[(&'static str, &'static str)],
-    to_stored: bool,
-    timestamps: &[&str],
-) {
+/// Each map of a list to its stored names through `table`, or back.
+fn rename_list(value: &mut AttributeValue, table: &[(&'static str, &'static str)], to_stored: bool) {
     let AttributeValue::L(elements) = value else {
         return;
     };
@@ -288,34 +272,11 @@ fn rename_list(
         if let AttributeValue::M(map) = element {
             *map = std::mem::take(map)
                 .into_iter()
-                .map(|(name, mut value)| {
-                    let record_name = if to_stored {
-                        Some(name.as_str())
-                    } else {
-                        translate(table, &name, false)
-                    };
-                    if record_name.is_some_and(|n| timestamps.contains(&n)) {
-                        value = convert_timestamp(value, to_stored);
-                    }
+                .map(|(name, value)| {
                     let renamed = translate(table, &name, to_stored).map_or(name, str::to_owned);
                     (renamed, value)
                 })
                 .collect();
-        }
-    }
-}
-
-/// A timestamp string as epoch milliseconds, or back; anything else as it is.
-fn convert_timestamp(value: AttributeValue, to_stored: bool) -> AttributeValue {
-    if to_stored {
-        match value.as_s().ok().and_then(|text| Timestamp::parse(text).ok()) {
-            Some(at) => AttributeValue::N(at.millis().to_string()),
-            None => value,
-        }
-    } else {
-        match value.as_n().ok().and_then(|n| n.parse::<i64>().ok()) {
-            Some(millis) => AttributeValue::S(Timestamp::from_millis(millis).to_string()),
-            None => value,
         }
     }
 }

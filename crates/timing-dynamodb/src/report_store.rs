@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use timing_domain::record::TaskRecord;
-use timing_domain::report::{ReportedContainer, Snapshotter};
+use timing_domain::report::{PulledContainer, Snapshotter};
 
 use crate::error::StoreError;
 use crate::expression::Expression;
@@ -43,7 +43,7 @@ pub enum ReportOutcome {
 pub fn report_update(
     task_arn: &str,
     snapshotter: Snapshotter,
-    containers: &[ReportedContainer],
+    containers: &[PulledContainer],
     write_id: &str,
 ) -> Result<(HashMap<String, AttributeValue>, String, String, Expression), serde_dynamo::Error> {
     let mut expression = Expression::new();
@@ -74,7 +74,7 @@ impl TaskStore {
         &self,
         task_arn: &str,
         snapshotter: Snapshotter,
-        containers: &[ReportedContainer],
+        containers: &[PulledContainer],
         write_id: &str,
     ) -> Result<ReportOutcome, StoreError> {
         let (key, update, condition, expression) = report_update(task_arn, snapshotter, containers, write_id)?;
@@ -136,30 +136,38 @@ mod tests {
 
     #[test]
     fn the_update_sets_the_report_once_and_keeps_the_ledger_it_found() {
-        let containers = [ReportedContainer {
-            name: "app".into(),
-            image: Some("repo/app:1".into()),
-            image_id: Some("sha256:ab".into()),
-            snapshotter: Some("soci".into()),
-            created_at: Some(timing_domain::timestamp::Timestamp::from_millis(1_000)),
-            started_at: None,
-        }];
+        let containers = [
+            PulledContainer {
+                name: "app".into(),
+                snapshotter: Some("soci".into()),
+                excluded: false,
+            },
+            PulledContainer {
+                name: "task-sidecar".into(),
+                snapshotter: None,
+                excluded: true,
+            },
+        ];
         let (key, update, condition, expression) =
             report_update("arn:aws:ecs:us-east-1:1:task/c/t", Snapshotter::Soci, &containers, "w1").unwrap();
         assert_eq!(key[PARTITION_KEY].as_s().unwrap(), "arn:aws:ecs:us-east-1:1:task/c/t");
         assert_eq!(condition, "attribute_not_exists(#snapshotter)");
         assert!(
-            update.contains("#metricsAtReport = if_not_exists(#metricsEmitted, :nothingEmitted)"),
+            update.contains("#rl = if_not_exists(#metricsEmitted, :nothingEmitted)"),
             "{update}"
         );
         assert_eq!(expression.values[":snapshotter"].as_s().unwrap(), "soci");
-        let rc = expression.values[":rc"].as_l().unwrap()[0].as_m().unwrap();
-        assert_eq!(rc["s"].as_s().unwrap(), "soci");
+        let rc = expression.values[":rc"].as_l().unwrap();
+        let (app, sidecar) = (rc[0].as_m().unwrap(), rc[1].as_m().unwrap());
         assert_eq!(
-            rc["c"].as_n().unwrap(),
-            "1000",
-            "timestamps stored as epoch milliseconds"
+            (app["n"].as_s().unwrap().as_str(), app["s"].as_s().unwrap().as_str()),
+            ("app", "soci")
         );
+        assert!(
+            !app.contains_key("e") && !sidecar.contains_key("s"),
+            "absent values are left out"
+        );
+        assert_eq!(sidecar["e"].as_bool(), Ok(&true));
         // Nothing a state change writes.
         for name in timing_domain::record::RECORD_ATTRIBUTES {
             assert!(!expression.names.values().any(|n| n == name), "{name}");

@@ -299,7 +299,12 @@ impl<S: MetricsSink> Handler<S> {
         let snapshotter = report.snapshotter();
         let outcome = self
             .store
-            .write_report(&report.task_arn, snapshotter, &report.containers, &new_write_id())
+            .write_report(
+                &report.task_arn,
+                snapshotter,
+                &report.pulled_containers(),
+                &new_write_id(),
+            )
             .await?;
         let mut response = Response {
             outcome: Outcome::Duplicate,
