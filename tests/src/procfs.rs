@@ -22,3 +22,21 @@ pub fn memory_kib(pid: u32, field: &str) -> Result<u64, Error> {
         .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))?;
     Ok(line.split_whitespace().nth(1).ok_or("malformed line")?.parse()?)
 }
+
+/// CPU seconds (user + system) and peak RSS (KiB) of the children waited for so far, from
+/// getrusage(RUSAGE_CHILDREN): what a process that has exited used, which /proc no longer shows.
+pub fn children_usage() -> Result<(f64, u64), Error> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given, which is valid and aligned.
+    let status = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
+    if status != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: getrusage succeeded, so it initialised the struct.
+    let usage = unsafe { usage.assume_init() };
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    Ok((
+        seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        usage.ru_maxrss as u64,
+    ))
+}
