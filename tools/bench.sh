@@ -174,9 +174,11 @@ fi
   echo "## task-sidecar: resource use"
   echo
   echo "\`cargo run --release -p task-timing-tests --bin clock_usage target/release/task-sidecar 1000\`: the release binary"
-  echo "sampling every 100 ms against the metadata stand-in (the project's synchronized fixture) and publishing each"
-  echo "sample to the local stack (through the CBOR bridge). CPU is utime + stime from /proc between the 20th sample and"
-  echo "1,000 samples later, divided by the samples; RSS and peak RSS (VmHWM) from /proc at the end."
+  echo "against the metadata stand-in (fixtures/task-metadata/fargate-soci-with-sidecar.json) and the local stack. First the"
+  echo "image report as a one-shot container (CPU and peak RSS of the exited process, from getrusage); then \`run\`"
+  echo "sampling every 100 ms and publishing each sample (through the CBOR bridge), without and with the image report:"
+  echo "CPU is utime + stime from /proc between the 20th sample and 1,000 samples later, divided by the samples; RSS and"
+  echo "peak RSS (VmHWM) from /proc at the end."
   echo
   cat .local/bench-clock.md
   echo

@@ -429,3 +429,27 @@ fn the_example_task_definition_runs_this_binary() {
         assert!(status.success(), "{args:?}");
     }
 }
+
+/// The one-shot example: a non-essential container that only reports, leaving itself out.
+#[test]
+fn the_one_shot_example_reports_and_leaves_itself_out() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/image-report-task.json");
+    let task: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let containers = task["containerDefinitions"].as_array().unwrap();
+    let report = containers.iter().find(|c| c["name"] == "image-report").unwrap();
+    assert_eq!(report["essential"], false, "a report that fails must not stop the task");
+    let args: Vec<&str> = report["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(args[..3], ["report", "--exclude-container", "image-report"]);
+    let status = Command::new(BINARY)
+        .args(&args)
+        .arg("--help")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{args:?}");
+}
