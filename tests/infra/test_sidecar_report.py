@@ -18,17 +18,21 @@ METADATA = ROOT / "fixtures" / "task-metadata"
 
 
 class StandIn:
-    """`GET /v4/standin/task`: the given replies in turn (a status code or a body), the last one for ever."""
+    """`GET /v4/standin/task`: the given replies in turn (a status code or a body), the last one for ever;
+    `GET /v4/standin` (the container's own metadata): `container`, or 404."""
 
-    def __init__(self, replies):
+    def __init__(self, replies, container=None):
         self.replies, self.served = list(replies), 0
         stand_in = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                reply = stand_in.replies[min(stand_in.served, len(stand_in.replies) - 1)]
-                stand_in.served += 1
-                if self.path != "/v4/standin/task":
+                if self.path == "/v4/standin" and container is not None:
+                    reply = json.dumps(container).encode()
+                elif self.path == "/v4/standin/task":
+                    reply = stand_in.replies[min(stand_in.served, len(stand_in.replies) - 1)]
+                    stand_in.served += 1
+                else:
                     reply = 404
                 if isinstance(reply, int):
                     self.send_response(reply)
@@ -78,8 +82,8 @@ def observed(aws):
         aws("dynamodb").delete_table(TableName=table)
 
 
-def report(sidecar, endpoint, deadline="20s"):
-    return subprocess.run([sidecar, "report", "--metadata-uri", endpoint, "--exclude-container", "task-sidecar",
+def report(sidecar, endpoint, deadline="20s", exclude=("--exclude-container", "task-sidecar")):
+    return subprocess.run([sidecar, "report", "--metadata-uri", endpoint, *exclude,
                            "--report-wait", "2s", "--report-deadline", deadline],
                           capture_output=True, text=True, timeout=60)
 
@@ -132,10 +136,37 @@ def test_a_lazy_loaded_task_is_reported_routed_and_merged(aws, sidecar, observed
     assert (again["outcome"], again["metricsEmitted"]) == ("duplicate", [])
 
 
+@pytest.mark.parametrize("fixture, expected", [("fargate-soci-with-sidecar.json", "soci"), ("fargate-overlayfs.json", "overlayfs")])
+def test_by_default_the_sidecar_leaves_its_own_container_out(aws, sidecar, observed, fixture, expected):
+    task_id = uuid.uuid4().hex
+    stand_in = StandIn([metadata(fixture, task_id)], container={"Name": "task-sidecar", "DockerId": "x"})
+    try:
+        result = report(sidecar, stand_in.endpoint, exclude=())
+    finally:
+        stand_in.close()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["snapshotter"] == expected
+    task_arn = json.loads(metadata(fixture, task_id))["TaskARN"]
+    assert received(aws, observed, task_arn)["detail"]["excludedContainers"] == ["task-sidecar"]
+
+
+def test_without_its_container_metadata_the_sidecar_excludes_nothing_and_says_so(sidecar, observed):
+    stand_in = StandIn([metadata("fargate-soci-with-sidecar.json", uuid.uuid4().hex)])
+    try:
+        result = report(sidecar, stand_in.endpoint, exclude=())
+    finally:
+        stand_in.close()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["snapshotter"] == "mixed", "its own overlayfs counted"
+    assert "no container is excluded" in result.stderr
+
+
 def test_without_a_snapshotter_field_the_task_is_unknown(aws, sidecar, observed):
     task_id = uuid.uuid4().hex
     task = json.loads(metadata("ec2-no-clock-drift.json", task_id))
-    task["Cluster"] = "shop-prod"  # the EC2 fixture's cluster, as the rule watches it
+    # In a watched cluster (the rule's), its task ARN naming the same one (task-events checks they agree).
+    task["Cluster"] = "shop-prod"
+    task["TaskARN"] = f"arn:aws:ecs:ap-southeast-2:456789012345:task/shop-prod/{task_id}"
     stand_in = StandIn([json.dumps(task).encode()])
     try:
         result = report(sidecar, stand_in.endpoint)

@@ -213,6 +213,13 @@ async fn the_svg_comparison_draws_both_groups() {
     }
     stack.drain().await.unwrap();
     let handler = stack.summary(Default::default(), None);
+    // `tasks` by snapshotter: exactly the tasks that reported it, each saying so.
+    let listing = json!({"query": "tasks", "family": "svg-soci", "snapshotter": "overlayfs", "limit": 100,
+        "from": "2026-11-18T00:00:00Z", "to": "2026-11-19T00:00:00Z"});
+    let listing = serde_json::to_value(handler.handle(listing.to_string().as_bytes()).await.unwrap()).unwrap();
+    assert_eq!(listing["count"], whole, "{listing}");
+    let tasks = listing["tasks"].as_array().unwrap();
+    assert!(tasks.iter().all(|task| task["snapshotter"] == "overlayfs"), "{listing}");
     for exact in [true, false] {
         let request = json!({"query": "compare", "format": "svg", "exact": exact, "phases": ["imagePull", "startup"],
             "baseline": {"family": "svg-soci", "snapshotter": "overlayfs", "from": "2026-11-18T00:00:00Z", "to": "2026-11-19T00:00:00Z"},
@@ -246,5 +253,60 @@ async fn the_svg_comparison_draws_both_groups() {
             })
             .count();
         assert_eq!(long_lines, 2, "exact {exact}");
+    }
+}
+
+/// A write whose answer is lost (applied, then the SDK's attempt times out and it retries): the retry finds
+/// its own write and emits what it made due, once. Once for the report's write, once for a state change's
+/// write that finds the report.
+#[tokio::test]
+async fn a_lost_answer_on_either_write_still_emits_each_metric_by_snapshotter_once() {
+    use task_timing_tests::faults::{Fault, FaultPlan, dynamodb_with_faults};
+    for report_first in [false, true] {
+        let plan = FaultPlan {
+            rate: 1.0,
+            kinds: vec![Fault::LostAnswer],
+            outage: None,
+            seed: 3,
+            limit: 1,
+        };
+        let (client, counts, switch) = dynamodb_with_faults(plan).await.unwrap();
+        switch.set(false);
+        let stack = TestStack::with_client(client).await.unwrap();
+        let task = started_task(40, "lost-soci", "soci");
+        let report = task.report.clone().unwrap();
+        let running = task
+            .events
+            .iter()
+            .position(|e| e["detail"]["lastStatus"] == "RUNNING")
+            .unwrap();
+        if report_first {
+            stack.deliver(&report).await.unwrap();
+        }
+        for (index, event) in task.events.iter().enumerate() {
+            // The write that completes the pair (phases and snapshotter) loses its answer.
+            switch.set(index == running && report_first);
+            let answer = stack.deliver(event).await.unwrap();
+            switch.set(false);
+            if index == running && report_first {
+                assert!(answer.recovered_write, "the state change's retry found its own write");
+            }
+            if index == running && !report_first {
+                switch.set(true);
+                let answer = stack.deliver(&report).await.unwrap();
+                switch.set(false);
+                assert!(answer.recovered_write, "the report's retry found its own write");
+            }
+        }
+        assert_eq!(counts.injected(Fault::LostAnswer), 1);
+        let emitted = snapshotter_emissions(&stack);
+        for metric in ["ImagePullTime", "TaskStartupTime", "TasksBySnapshotter"] {
+            let values = emitted.get(&(task.truth.task_arn.clone(), metric.to_owned()));
+            assert_eq!(
+                values.map(Vec::len),
+                Some(1),
+                "{metric}, report first: {report_first}: {emitted:?}"
+            );
+        }
     }
 }

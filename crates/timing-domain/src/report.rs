@@ -35,8 +35,8 @@ pub struct ImageReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_stopped_at: Option<Timestamp>,
     pub containers: Vec<ReportedContainer>,
-    /// Containers left out of the task's snapshotter: by default the reporting sidecar itself, whose
-    /// small image would otherwise make every lazy-loaded task `mixed`.
+    /// Containers left out of the task's snapshotter: the reporting sidecar itself (unless configured
+    /// otherwise), whose small image would otherwise make every lazy-loaded task `mixed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_containers: Vec<String>,
 }
@@ -182,8 +182,17 @@ impl ImageReport {
                 ),
             ));
         }
-        parse_task_arn(&self.task_arn)?;
-        self.cluster_name()?;
+        let task = parse_task_arn(&self.task_arn)?;
+        let cluster = self.cluster_name()?;
+        // A report names its own task: a new-format task ARN says its cluster, which must be this one.
+        if let Some(arn_cluster) = task.cluster_name
+            && arn_cluster != cluster
+        {
+            return Err(field(
+                "clusterArn",
+                format!("cluster {cluster:?} is not the task's (its ARN says {arn_cluster:?})"),
+            ));
+        }
         if !is_family(&self.family) {
             return Err(field(
                 "family",
@@ -328,9 +337,13 @@ mod tests {
                 .to_string()
         };
         type Edit<'a> = &'a dyn Fn(&mut Value);
-        let cases: [(Edit, &str); 7] = [
+        let cases: [(Edit, &str); 8] = [
             (&|e| e["detail"]["schemaVersion"] = json!(2), "detail.schemaVersion"),
             (&|e| e["detail"]["taskArn"] = json!("task/abc"), "taskArn"),
+            (
+                &|e| e["detail"]["clusterArn"] = json!("arn:aws:ecs:us-east-1:111122223333:cluster/other"),
+                "detail.clusterArn",
+            ),
             (&|e| e["detail"]["family"] = json!("a b"), "detail.family"),
             (&|e| e["detail"]["revision"] = json!("seven"), "detail.revision"),
             (&|e| e["detail"]["containers"] = json!([]), "detail.containers"),

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use timing_domain::record::{RECORD_ATTRIBUTES, TaskRecord};
+use timing_domain::record::{RECORD_ATTRIBUTES, REPORT_ATTRIBUTES, TaskRecord};
 use timing_domain::report::{PulledContainer, Snapshotter};
 use timing_domain::timestamp::Timestamp;
 
@@ -176,9 +176,14 @@ fn absent() -> AttributeValue {
     AttributeValue::Null(true)
 }
 
-/// The item that stores `record` (the bookkeeping attributes aside).
+/// The item that stores `record` (the bookkeeping attributes aside). Never the report's attributes: only
+/// the report's own write sets them (`report_item`), whatever a record read back carries.
 pub fn stored_item(record: &TaskRecord) -> Result<Item, serde_dynamo::Error> {
-    Ok(stored_form(serde_dynamo::to_item(record)?))
+    let mut item: Item = serde_dynamo::to_item(record)?;
+    for name in REPORT_ATTRIBUTES {
+        item.remove(name);
+    }
+    Ok(stored_form(item))
 }
 
 /// `item` (a record as serde_dynamo writes it, record names) in its stored form.

@@ -30,6 +30,8 @@ pub enum ReportOutcome {
     Written {
         /// The task's record as the write found it: None when no state change had arrived yet.
         record: Option<Box<TaskRecord>>,
+        /// Why a record the write found could not be read (then `record` is None).
+        unreadable_record: Option<String>,
         /// The metrics already emitted for the task then.
         ledger_before: BTreeSet<String>,
         /// The write landed on an earlier attempt whose answer was lost.
@@ -44,6 +46,7 @@ pub fn report_update(
     task_arn: &str,
     snapshotter: Snapshotter,
     containers: &[PulledContainer],
+    expires_at: i64,
     write_id: &str,
 ) -> Result<(HashMap<String, AttributeValue>, String, String, Expression), serde_dynamo::Error> {
     let mut expression = Expression::new();
@@ -51,6 +54,11 @@ pub fn report_update(
         expression.set(&name, value);
     }
     expression.set(REPORT_WRITE_ID, AttributeValue::S(write_id.to_owned()));
+    // An item that stays a report alone (its state changes never came) expires like a record; a state
+    // change's write sets the record's own expiry over it.
+    let expires = expression.name("expiresAt");
+    let expiry = expression.value("reportExpiresAt", AttributeValue::N(expires_at.to_string()));
+    expression.set_action(&format!("{expires} = if_not_exists({expires}, {expiry})"));
     let at_report = expression.name(REPORT_LEDGER);
     let emitted = expression.name(METRICS_EMITTED);
     let nothing = expression.value("nothingEmitted", AttributeValue::Ss(vec![NOTHING_EMITTED.to_owned()]));
@@ -60,24 +68,32 @@ pub fn report_update(
     Ok((key, expression.update(), condition, expression))
 }
 
-/// A record read from an item that may hold only a report (no state change yet): None then.
-fn record_of(item: HashMap<String, AttributeValue>) -> Result<Option<Box<TaskRecord>>, StoreError> {
+/// A record read from an item that may hold only a report (no state change yet): None then. A record that
+/// does not decode is None too, with why: the report is written by then, and failing the invocation would
+/// only make its retry a duplicate that emits nothing, where this way the count and the fallback go out.
+fn record_of(item: HashMap<String, AttributeValue>) -> (Option<Box<TaskRecord>>, Option<String>) {
     if !item.contains_key("version") {
-        return Ok(None);
+        return (None, None);
     }
-    Ok(Some(Box::new(record_from_item(item)?.0)))
+    match record_from_item(item) {
+        Ok((record, _)) => (Some(Box::new(record)), None),
+        Err(err) => (None, Some(err.to_string())),
+    }
 }
 
 impl TaskStore {
     /// Adds the report to the task's item unless it has one (one round trip).
+    /// `expires_at`: the TTL (epoch seconds) an item that holds only the report gets.
     pub async fn write_report(
         &self,
         task_arn: &str,
         snapshotter: Snapshotter,
         containers: &[PulledContainer],
+        expires_at: i64,
         write_id: &str,
     ) -> Result<ReportOutcome, StoreError> {
-        let (key, update, condition, expression) = report_update(task_arn, snapshotter, containers, write_id)?;
+        let (key, update, condition, expression) =
+            report_update(task_arn, snapshotter, containers, expires_at, write_id)?;
         let result = self
             .client
             .update_item()
@@ -95,8 +111,10 @@ impl TaskStore {
             Ok(output) => {
                 let old = output.attributes.unwrap_or_default();
                 let ledger_before = ledger_set(&old, METRICS_EMITTED);
+                let (record, unreadable_record) = record_of(old);
                 Ok(ReportOutcome::Written {
-                    record: record_of(old)?,
+                    record,
+                    unreadable_record,
                     ledger_before,
                     recovered: false,
                 })
@@ -114,11 +132,15 @@ impl TaskStore {
                     .is_some_and(|id| id == write_id);
                 let seen = report_seen(&stored);
                 match (own, seen) {
-                    (true, Some(seen)) => Ok(ReportOutcome::Written {
-                        ledger_before: seen.ledger_at_report,
-                        record: record_of(stored)?,
-                        recovered: true,
-                    }),
+                    (true, Some(seen)) => {
+                        let (record, unreadable_record) = record_of(stored);
+                        Ok(ReportOutcome::Written {
+                            ledger_before: seen.ledger_at_report,
+                            record,
+                            unreadable_record,
+                            recovered: true,
+                        })
+                    }
                     (_, seen) => Ok(ReportOutcome::Duplicate {
                         stored: seen.map_or(Snapshotter::Unknown, |seen| seen.snapshotter),
                     }),
@@ -148,8 +170,14 @@ mod tests {
                 excluded: true,
             },
         ];
-        let (key, update, condition, expression) =
-            report_update("arn:aws:ecs:us-east-1:1:task/c/t", Snapshotter::Soci, &containers, "w1").unwrap();
+        let (key, update, condition, expression) = report_update(
+            "arn:aws:ecs:us-east-1:1:task/c/t",
+            Snapshotter::Soci,
+            &containers,
+            1_800_000_000,
+            "w1",
+        )
+        .unwrap();
         assert_eq!(key[PARTITION_KEY].as_s().unwrap(), "arn:aws:ecs:us-east-1:1:task/c/t");
         assert_eq!(condition, "attribute_not_exists(#snapshotter)");
         assert!(
@@ -157,6 +185,11 @@ mod tests {
             "{update}"
         );
         assert_eq!(expression.values[":snapshotter"].as_s().unwrap(), "soci");
+        assert!(
+            update.contains("#expiresAt = if_not_exists(#expiresAt, :reportExpiresAt)"),
+            "{update}"
+        );
+        assert_eq!(expression.values[":reportExpiresAt"].as_n().unwrap(), "1800000000");
         let rc = expression.values[":rc"].as_l().unwrap();
         let (app, sidecar) = (rc[0].as_m().unwrap(), rc[1].as_m().unwrap());
         assert_eq!(
@@ -168,9 +201,10 @@ mod tests {
             "absent values are left out"
         );
         assert_eq!(sidecar["e"].as_bool(), Ok(&true));
-        // Nothing a state change writes.
+        // Nothing a state change writes, but the expiry of an item that has none yet.
         for name in timing_domain::record::RECORD_ATTRIBUTES {
-            assert!(!expression.names.values().any(|n| n == name), "{name}");
+            let touched = expression.names.values().any(|n| n == name);
+            assert_eq!(touched, name == "expiresAt", "{name}");
         }
     }
 

@@ -297,12 +297,14 @@ impl<S: MetricsSink> Handler<S> {
             .map_or_else(|| chrono::Utc::now().timestamp_millis(), |time| time.timestamp_millis());
         let report = event.detail;
         let snapshotter = report.snapshotter();
+        let expires_at = timestamp.div_euclid(1000) + i64::from(self.config.retention_days) * 86_400;
         let outcome = self
             .store
             .write_report(
                 &report.task_arn,
                 snapshotter,
                 &report.pulled_containers(),
+                expires_at,
                 &new_write_id(),
             )
             .await?;
@@ -318,9 +320,13 @@ impl<S: MetricsSink> Handler<S> {
             ReportOutcome::Duplicate { stored } => response.snapshotter = Some(stored),
             ReportOutcome::Written {
                 record,
+                unreadable_record,
                 ledger_before,
                 recovered,
             } => {
+                if let Some(problem) = unreadable_record {
+                    tracing::warn!(task_arn = %report.task_arn, %problem, "the record beside the report is unreadable; its phases by snapshotter are not emitted");
+                }
                 // The record's identity where it exists; the report's (the same task) before it does.
                 let (cluster_name, family) = match &record {
                     Some(record) => (record.cluster_name.as_str(), record.family.as_str()),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Serialize, Serializer};
 use timing_domain::query::RecordQuery;
 use timing_domain::record::TaskRecord;
+use timing_domain::report::Snapshotter;
 use timing_domain::rollup::Counts;
 use timing_domain::stats::{Distribution, PValueMethod, describe};
 use timing_domain::timestamp::Timestamp;
@@ -337,6 +338,8 @@ pub struct TaskRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_code: Option<String>,
     pub failed_to_start: bool,
+    /// From the task's image report: `soci`, `overlayfs`, `mixed`, `unknown`, or `unreported`.
+    pub snapshotter: &'static str,
 }
 
 impl From<TaskRecord> for TaskRow {
@@ -361,6 +364,7 @@ impl From<TaskRecord> for TaskRow {
             stopped_at: record.stopped_at,
             stop_code: record.stop_code,
             failed_to_start: record.failed_to_start,
+            snapshotter: Snapshotter::label(record.snapshotter),
         }
     }
 }

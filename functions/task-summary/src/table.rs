@@ -236,6 +236,7 @@ pub fn tasks_table(answer: &TasksAnswer) -> String {
         ("stoppedAt", Left),
     ];
     headers.extend(Phase::ALL.map(|phase| (phase.name(), Right)));
+    headers.push(("snapshotter", Left));
     headers.push(("stop code", Left));
     let time = |t: Option<timing_domain::timestamp::Timestamp>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
     let rows: Vec<Vec<String>> = answer
@@ -259,6 +260,7 @@ pub fn tasks_table(answer: &TasksAnswer) -> String {
                 time(task.stopped_at),
             ];
             row.extend(Phase::ALL.map(|phase| seconds(task.phases.get(phase))));
+            row.push(task.snapshotter.to_owned());
             row.push(task.stop_code.clone().unwrap_or_else(|| "-".to_owned()));
             row
         })

@@ -83,6 +83,20 @@ pub fn image_report(body: &[u8], excluded: &[String]) -> Result<ImageReport, Met
     Ok(report)
 }
 
+/// The container's own name, from `GET ${ECS_CONTAINER_METADATA_URI_V4}` (the container metadata, not the
+/// task's): the sidecar leaves itself out of the task's snapshotter unless told otherwise.
+pub fn own_container_name(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Container {
+        #[serde(rename = "Name")]
+        name: String,
+    }
+    serde_json::from_slice::<Container>(body)
+        .ok()
+        .map(|container| container.name)
+        .filter(|name| !name.is_empty())
+}
+
 /// Whether every counted container has started: before that, a container's snapshotter may not be
 /// known yet, so the report waits (up to a bound) for it.
 pub fn all_started(report: &ImageReport) -> bool {
@@ -145,6 +159,15 @@ mod tests {
         assert!(!all_started(&report));
         report.excluded_containers = vec![report.containers[0].name.clone()];
         assert!(all_started(&report));
+    }
+
+    #[test]
+    fn the_sidecar_finds_its_own_name_in_its_container_metadata() {
+        let body = br#"{"DockerId": "ea32192c8553fbff", "Name": "task-sidecar", "DockerName": "ecs-task-sidecar-1", "Image": "x"}"#;
+        assert_eq!(own_container_name(body).as_deref(), Some("task-sidecar"));
+        assert_eq!(own_container_name(b"{}"), None);
+        assert_eq!(own_container_name(br#"{"Name": ""}"#), None);
+        assert_eq!(own_container_name(b"not json"), None);
     }
 
     #[test]

@@ -36,8 +36,8 @@ enum Command {
 
 #[derive(Args)]
 struct ImageReportArgs {
-    /// Containers left out of the task's snapshotter (comma-separated): this sidecar's own, whose small
-    /// image would make every lazy-loaded task "mixed".
+    /// Containers left out of the task's snapshotter (comma-separated). Default: this sidecar's own, from its
+    /// container metadata (its small image would make every lazy-loaded task "mixed").
     #[arg(long, env = "IMAGE_REPORT_EXCLUDE", value_delimiter = ',')]
     exclude_container: Vec<String>,
     /// The bus the report goes to (the account's default bus, where the stack's rule listens).

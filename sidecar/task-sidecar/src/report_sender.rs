@@ -9,7 +9,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use hyper::Uri;
 use timing_domain::report::{ImageReport, REPORT_DETAIL_TYPE, REPORT_SOURCE, Snapshotter};
 
-use crate::image_report::{all_started, image_report};
+use crate::image_report::{all_started, image_report, own_container_name};
 use crate::reader::{get, http_client};
 
 #[derive(Debug, Clone)]
@@ -52,6 +52,22 @@ async fn put(client: &aws_sdk_eventbridge::Client, bus: &str, report: &ImageRepo
     }
 }
 
+/// This container's name, to leave it out of the task's snapshotter (its small image has no index: counted,
+/// it would make every lazy-loaded task `mixed`). None, said in the log, when the metadata does not say.
+async fn own_name(http: &crate::reader::HttpClient, config: &ReportConfig) -> Option<String> {
+    let uri: Uri = config.endpoint.trim_end_matches('/').parse().ok()?;
+    let problem = match get(http, &uri, config.request_timeout).await {
+        Ok((status, body)) if status.is_success() => match own_container_name(&body) {
+            Some(name) => return Some(name),
+            None => "the container metadata names no container".to_owned(),
+        },
+        Ok((status, _)) => format!("{uri} answered HTTP {status}"),
+        Err(err) => err.to_string(),
+    };
+    tracing::warn!(%problem, "no container is excluded from the snapshotter (--exclude-container sets them)");
+    None
+}
+
 /// Reads the metadata until the report is complete (or `wait` passes), then sends it until accepted.
 /// Returns the task's snapshotter as reported.
 pub async fn report_once(client: &aws_sdk_eventbridge::Client, config: &ReportConfig) -> Result<Snapshotter, String> {
@@ -60,12 +76,14 @@ pub async fn report_once(client: &aws_sdk_eventbridge::Client, config: &ReportCo
         .parse()
         .map_err(|_| format!("invalid metadata endpoint {:?}", config.endpoint))?;
     let http = http_client();
+    let excluded = match config.excluded.is_empty() {
+        false => config.excluded.clone(),
+        true => own_name(&http, config).await.into_iter().collect(),
+    };
     let mut pause = Duration::from_millis(500);
     let report = loop {
         let attempt = match get(&http, &uri, config.request_timeout).await {
-            Ok((status, body)) if status.is_success() => {
-                image_report(&body, &config.excluded).map_err(|e| e.to_string())
-            }
+            Ok((status, body)) if status.is_success() => image_report(&body, &excluded).map_err(|e| e.to_string()),
             Ok((status, _)) => Err(format!("{uri} answered HTTP {status}")),
             Err(err) => Err(err.to_string()),
         };
