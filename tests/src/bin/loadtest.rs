@@ -249,7 +249,12 @@ async fn verify(
         .items()
         .send();
     while let Some(item) = pages.next().await {
-        let (record, ledger) = record_from_item(item?)?;
+        let item = item?;
+        // An item that holds only an image report is no record yet (as `TaskStore::get` says).
+        if !item.contains_key("version") {
+            continue;
+        }
+        let (record, ledger) = record_from_item(item)?;
         stored.insert(record.task_arn.clone(), (record, ledger));
     }
     for task in lifecycles {
