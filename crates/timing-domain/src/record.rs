@@ -254,6 +254,11 @@ impl TimingRow {
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
+/// The DynamoDB TTL (epoch seconds) of something dated `base`, kept `retention_days`.
+pub fn expiry(base: Timestamp, retention_days: u32) -> i64 {
+    base.millis().div_euclid(1000) + i64::from(retention_days) * SECONDS_PER_DAY
+}
+
 impl TaskRecord {
     /// Builds the record an event describes, taking its strings rather than copying them.
     /// Fails, writing nothing, when an ARN is malformed.
@@ -277,10 +282,7 @@ impl TaskRecord {
         };
         let event_time = event.time.map(|time| Timestamp::from_millis(time.timestamp_millis()));
         let task = event.detail;
-        let expires_at = task
-            .created_at
-            .or(event_time)
-            .map(|base| base.millis().div_euclid(1000) + i64::from(retention_days) * SECONDS_PER_DAY);
+        let expires_at = task.created_at.or(event_time).map(|base| expiry(base, retention_days));
 
         let mut record = TaskRecord {
             task_arn: task.task_arn,

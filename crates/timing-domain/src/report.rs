@@ -193,7 +193,8 @@ impl ImageReport {
                 format!("cluster {cluster:?} is not the task's (its ARN says {arn_cluster:?})"),
             ));
         }
-        if !is_family(&self.family) {
+        // ECS names families by the same rule as clusters: 1 to 255 letters, digits, - and _.
+        if !is_ecs_name(&self.family) {
             return Err(field(
                 "family",
                 format!(
@@ -240,11 +241,6 @@ impl ImageReport {
         }
         Ok(())
     }
-}
-
-/// ECS's rule for task definition families: up to 255 letters, digits, hyphens and underscores.
-fn is_family(name: &str) -> bool {
-    is_ecs_name(name)
 }
 
 /// Parses and validates a report (the envelope's kind already checked by the caller).

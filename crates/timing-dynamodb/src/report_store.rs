@@ -10,9 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::AttributeValue;
 use timing_domain::record::TaskRecord;
 use timing_domain::report::{PulledContainer, Snapshotter};
 
@@ -21,7 +19,7 @@ use crate::expression::Expression;
 use crate::items::{ledger_set, record_from_item, report_seen};
 use crate::keys::{METRICS_EMITTED, NOTHING_EMITTED, PARTITION_KEY, REPORT_LEDGER, REPORT_WRITE_ID};
 use crate::record_item::report_item;
-use crate::task_store::TaskStore;
+use crate::task_store::{Conditional, TaskStore};
 
 /// What one report write did.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,22 +92,8 @@ impl TaskStore {
     ) -> Result<ReportOutcome, StoreError> {
         let (key, update, condition, expression) =
             report_update(task_arn, snapshotter, containers, expires_at, write_id)?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(expression.names))
-            .set_expression_attribute_values(Some(expression.values))
-            .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                let old = output.attributes.unwrap_or_default();
+        match self.conditional_update(key, update, condition, expression).await? {
+            Conditional::Applied(old) => {
                 let ledger_before = ledger_set(&old, METRICS_EMITTED);
                 let (record, unreadable_record) = record_of(old);
                 Ok(ReportOutcome::Written {
@@ -119,13 +103,8 @@ impl TaskStore {
                     recovered: false,
                 })
             }
-            Err(SdkError::ServiceError(service))
-                if matches!(service.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                let stored = match service.into_err() {
-                    UpdateItemError::ConditionalCheckFailedException(refusal) => refusal.item.unwrap_or_default(),
-                    _ => HashMap::new(),
-                };
+            Conditional::Refused(stored) => {
+                let stored = stored.unwrap_or_default();
                 let own = stored
                     .get(REPORT_WRITE_ID)
                     .and_then(|id| id.as_s().ok())
@@ -146,7 +125,6 @@ impl TaskStore {
                     }),
                 }
             }
-            Err(err) => Err(self.error("UpdateItem", err)),
         }
     }
 }

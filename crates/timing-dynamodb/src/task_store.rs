@@ -62,6 +62,12 @@ pub struct TaskPage {
     pub read: ReadCount,
 }
 
+/// What a conditional write found: the item before it, or the item that refused it.
+pub(crate) enum Conditional {
+    Applied(HashMap<String, AttributeValue>),
+    Refused(Option<HashMap<String, AttributeValue>>),
+}
+
 /// The parts of the UpdateItem request, built without I/O so they can be tested.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VersionedUpdate {
@@ -201,7 +207,7 @@ impl TaskStore {
         &self.client
     }
 
-    pub(crate) fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
+    fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
     where
         E: std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
@@ -218,15 +224,40 @@ impl TaskStore {
         write_id: &str,
     ) -> Result<WriteOutcome, StoreError> {
         let update = versioned_update(record, ledger, write_id)?;
+        let condition = update.condition_expression;
+        Ok(
+            match self
+                .conditional_update(update.key, update.update_expression, condition, update.expression)
+                .await?
+            {
+                Conditional::Applied(old) => WriteOutcome::Written {
+                    previously_emitted: ledger_set(&old, METRICS_EMITTED),
+                    recovered: false,
+                    report: report_seen(&old),
+                },
+                Conditional::Refused(stored) => refused_outcome(stored, record.version, write_id),
+            },
+        )
+    }
+
+    /// One conditional UpdateItem of the tasks table that returns the item as it was, whether the
+    /// condition held (applied) or not (refused; None when there was no item).
+    pub(crate) async fn conditional_update(
+        &self,
+        key: HashMap<String, AttributeValue>,
+        update_expression: String,
+        condition_expression: String,
+        expression: Expression,
+    ) -> Result<Conditional, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(update.key))
-            .update_expression(update.update_expression)
-            .condition_expression(update.condition_expression)
-            .set_expression_attribute_names(Some(update.expression.names))
-            .set_expression_attribute_values(Some(update.expression.values))
+            .set_key(Some(key))
+            .update_expression(update_expression)
+            .condition_expression(condition_expression)
+            .set_expression_attribute_names(Some(expression.names))
+            .set_expression_attribute_values(Some(expression.values))
             // ALL_OLD, not UPDATED_OLD: implementations differ on whether an attribute whose value an ADD
             // leaves unchanged counts as updated (moto omits it), and the ledger must always come back.
             .return_values(ReturnValue::AllOld)
@@ -234,22 +265,14 @@ impl TaskStore {
             .send()
             .await;
         match result {
-            Ok(output) => {
-                let old = output.attributes.unwrap_or_default();
-                Ok(WriteOutcome::Written {
-                    previously_emitted: ledger_set(&old, METRICS_EMITTED),
-                    recovered: false,
-                    report: report_seen(&old),
-                })
-            }
+            Ok(output) => Ok(Conditional::Applied(output.attributes.unwrap_or_default())),
             Err(SdkError::ServiceError(service))
                 if matches!(service.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
-                let stored = match service.into_err() {
+                Ok(Conditional::Refused(match service.into_err() {
                     UpdateItemError::ConditionalCheckFailedException(refusal) => refusal.item,
                     _ => None,
-                };
-                Ok(refused_outcome(stored, record.version, write_id))
+                }))
             }
             Err(err) => Err(self.error("UpdateItem", err)),
         }

@@ -10,9 +10,10 @@ use serde::Serialize;
 use timing_domain::event::{EventError, TaskStateChangeEvent};
 use timing_domain::incoming::{Incoming, parse_incoming};
 use timing_domain::metrics::{DEFAULT_NAMESPACE, due_keys, emf_document, ledger_keys};
-use timing_domain::record::TaskRecord;
+use timing_domain::record::{TaskRecord, expiry};
 use timing_domain::report::{ImageReportEvent, Snapshotter};
 use timing_domain::snapshotter_metrics::{SnapshotterMetrics, due_after_report, due_after_state_change, is_fallback};
+use timing_domain::timestamp::Timestamp;
 use timing_dynamodb::keys::DEFAULT_TABLE_NAME;
 use timing_dynamodb::report_store::ReportOutcome;
 use timing_dynamodb::task_store::WriteOutcome;
@@ -297,7 +298,7 @@ impl<S: MetricsSink> Handler<S> {
             .map_or_else(|| chrono::Utc::now().timestamp_millis(), |time| time.timestamp_millis());
         let report = event.detail;
         let snapshotter = report.snapshotter();
-        let expires_at = timestamp.div_euclid(1000) + i64::from(self.config.retention_days) * 86_400;
+        let expires_at = expiry(Timestamp::from_millis(timestamp), self.config.retention_days);
         let outcome = self
             .store
             .write_report(
