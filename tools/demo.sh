@@ -40,8 +40,8 @@ ask() { # title, request
 }
 ask "With the SOCI index or without? (checkout = baseline, checkout-soci = candidate; exact, with the test)" \
   '{"query":"compare","baseline":{"family":"checkout"},"candidate":{"family":"checkout-soci"},"exact":true,"format":"table"}'
-ask "Did they really lazy-load? checkout-soci pulled whole (overlayfs, baseline) against lazy-loaded (soci, candidate), by the sidecar's reports" \
-  '{"query":"compare","baseline":{"family":"checkout-soci","snapshotter":"overlayfs"},"candidate":{"family":"checkout-soci","snapshotter":"soci"},"exact":true,"format":"table"}'
+ask "Did they really lazy-load, and did it pay? checkout-soci pulled whole (overlayfs, baseline) against lazy-loaded (soci, candidate), by the sidecar's reports: start-up, then warm-up (startedAt to ready) and ready (createdAt to ready)" \
+  '{"query":"compare","baseline":{"family":"checkout-soci","snapshotter":"overlayfs"},"candidate":{"family":"checkout-soci","snapshotter":"soci"},"phases":["startup","warmUp","ready","imagePull"],"exact":true,"format":"table"}'
 # The same comparison as a picture: both start-up distributions (ECDF), n, p50 and p90, the verdict.
 svg_request='{"query":"compare","baseline":{"family":"checkout-soci","snapshotter":"overlayfs"},"candidate":{"family":"checkout-soci","snapshotter":"soci"},"exact":true,"format":"svg"}'
 cargo lambda invoke task-summary --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" --data-ascii "$svg_request" \

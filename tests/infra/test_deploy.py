@@ -136,7 +136,7 @@ def test_tables_queue_logs_dashboard_and_roles(aws, deployed, template):
                    "ClusterName,TaskFamily,TaskRevision", f"alarm:{deployed}-startup-p90", "IteratorAge",
                    f"{deployed}-task-rollups", f"alarm:{deployed}-rollups-behind", f"alarm:{deployed}-stream-failures",
                    "ClusterName,TaskFamily,Snapshotter", "TasksBySnapshotter", "LazyLoadingFallbacks",
-                   f"alarm:{deployed}-lazy-loading-fallback"]:
+                   f"alarm:{deployed}-lazy-loading-fallback", "WarmUpTime", "TaskReadyTime"]:
         assert needed in text, needed
 
     iam = aws("iam")

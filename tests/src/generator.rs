@@ -29,6 +29,10 @@ pub struct Profile {
     pub indexed: bool,
     pub fallback_rate: f64,
     pub whole_pull: (f64, f64),
+    /// startedAt → ready when the image was pulled whole, and when it lazy-loads: the application then
+    /// reads the parts of its image it needs over the network, so it warms up for longer.
+    pub warm_up: (f64, f64),
+    pub lazy_warm_up: (f64, f64),
 }
 
 impl Profile {
@@ -50,6 +54,8 @@ impl Profile {
             indexed: false,
             fallback_rate: 0.0,
             whole_pull: (24.0, 0.30),
+            warm_up: (6.0, 0.25),
+            lazy_warm_up: (22.0, 0.30),
         }
     }
 
@@ -80,6 +86,8 @@ pub struct TaskTruth {
     pub final_version: u64,
     /// What the task's containers were pulled with: `soci` or `overlayfs`.
     pub snapshotter: &'static str,
+    /// startedAt → ready, for a task that started (its report's health check says when).
+    pub warm_up: Option<i64>,
 }
 
 impl TaskTruth {
@@ -98,6 +106,8 @@ impl TaskTruth {
             Phase::Run => self.run,
             Phase::Shutdown => self.shutdown,
             Phase::Lifetime => self.lifetime(),
+            Phase::Ready => Some(self.startup()? + self.warm_up?),
+            Phase::WarmUp => self.warm_up,
         }
     }
 
@@ -176,6 +186,11 @@ pub fn lifecycle(rng: &mut Rng, profile: &Profile, created_at_millis: i64) -> Li
     let container_start = sample_millis(rng, profile.container_start);
     let run = sample_millis(rng, profile.run);
     let shutdown = sample_millis(rng, profile.shutdown);
+    // From a generator of its own, seeded by the task: the streams drawn before warm-up existed stay the same.
+    let warm_up = sample_millis(
+        &mut Rng::with_seed(u64::from_str_radix(&task_id[..16], 16).unwrap_or(0)),
+        if lazy { profile.lazy_warm_up } else { profile.warm_up },
+    );
 
     let created = created_at_millis;
     let connectivity = created + provisioning / 3;
@@ -306,24 +321,28 @@ pub fn lifecycle(rng: &mut Rng, profile: &Profile, created_at_millis: i64) -> Li
         spot_interrupted: spot,
         final_version: events.len() as u64,
         snapshotter: if lazy { "soci" } else { "overlayfs" },
+        warm_up: (!failed).then_some(warm_up),
     };
+    // The sidecar holds its report back until the app's health check passes.
+    let ready = started + warm_up;
     let report = (!failed).then(|| {
         let image_id = format!("sha256:{:064x}", u128::from(profile.revision) * 0x51_7cc1_b727_220a);
         json!({"version": "0", "id": format!("{task_id}-report"), "detail-type": "ECS Task Image Report",
-            "source": "ecs-task-timing.sidecar", "account": ACCOUNT, "time": iso(started + 1_000 - started.rem_euclid(1000)),
-            "region": REGION, "resources": [task_arn], "detail": {
-                "schemaVersion": 1, "taskArn": task_arn,
-                "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", profile.cluster),
-                "family": profile.family, "revision": profile.revision,
-                "pullStartedAt": iso(pull_started), "pullStoppedAt": iso(pull_stopped),
-                "containers": [
-                    {"name": "app", "image": profile.image, "imageId": image_id, "snapshotter": truth.snapshotter,
-                     "createdAt": iso(started - 40), "startedAt": iso(started)},
-                    {"name": SIDECAR_CONTAINER, "image": "public.ecr.aws/example/task-sidecar:1",
-                     "snapshotter": "overlayfs", "createdAt": iso(started - 40), "startedAt": iso(started)}
-                ],
-                "excludedContainers": [SIDECAR_CONTAINER]
-            }})
+        "source": "ecs-task-timing.sidecar", "account": ACCOUNT, "time": iso(ready + 1_000 - ready.rem_euclid(1000)),
+        "region": REGION, "resources": [task_arn], "detail": {
+            "schemaVersion": 1, "taskArn": task_arn,
+            "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", profile.cluster),
+            "family": profile.family, "revision": profile.revision,
+            "pullStartedAt": iso(pull_started), "pullStoppedAt": iso(pull_stopped),
+            "containers": [
+                {"name": "app", "image": profile.image, "imageId": image_id, "snapshotter": truth.snapshotter,
+                 "createdAt": iso(started - 40), "startedAt": iso(started)},
+                {"name": SIDECAR_CONTAINER, "image": "public.ecr.aws/example/task-sidecar:1",
+                 "snapshotter": "overlayfs", "createdAt": iso(started - 40), "startedAt": iso(started)}
+            ],
+            "excludedContainers": [SIDECAR_CONTAINER],
+            "readiness": {"signal": "healthCheck", "readyAt": iso(ready)}
+        }})
     });
     Lifecycle { truth, events, report }
 }

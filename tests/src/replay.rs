@@ -226,9 +226,10 @@ pub fn expected_rollups(lifecycles: &[Lifecycle]) -> BTreeMap<(String, String), 
             stopped: u64::from(detail.get("stoppedAt").is_some()),
             failed_to_start: u64::from(task.truth.failed_to_start),
             timestamp_anomalies: 0,
+            not_ready: 0,
         };
         let mut deltas = vec![(COUNTS_SLOT, Delta::Counts(counts))];
-        for phase in Phase::ALL {
+        for phase in Phase::FROM_EVENTS {
             if let Some(millis) = task.truth.phase_millis(phase) {
                 let millis = u64::try_from(millis).unwrap_or(0);
                 let rollup = PhaseRollup {

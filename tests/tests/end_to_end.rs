@@ -74,7 +74,9 @@ async fn invoke_through_the_lambda_runtime() {
         (record.startup_seconds, record.lifetime_seconds, record.version),
         (Some(17.883), Some(2890.133), 6)
     );
-    assert_eq!(ledger.len(), 9);
+    // The 9 it emitted, and the two phases to ready, whose start is known and which wait for a report.
+    assert_eq!(ledger.len(), 11);
+    assert!(ledger.contains("TaskReadyTime") && ledger.contains("WarmUpTime"));
 
     let rejected = invoke(&fixture("invalid-version-as-string.json")).unwrap_err();
     assert!(

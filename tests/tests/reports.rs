@@ -8,7 +8,9 @@ use fastrand::Rng;
 use serde_json::{Value, json};
 use task_timing_tests::generator::{Lifecycle, Profile, lifecycle};
 use task_timing_tests::harness::{TestStack, with_task_suffix};
-use timing_domain::report::Snapshotter;
+use timing_domain::report::{ReadySignal, Snapshotter};
+use timing_domain::timestamp::Timestamp;
+use timing_domain::timing::Phase;
 
 const CREATED_AT: i64 = 1_795_000_000_000; // 2026-11-18T11:06:40Z (date -u -d @1795000000)
 
@@ -94,6 +96,13 @@ async fn a_report_anywhere_among_the_state_changes_once_or_twice_merges_once() {
         .map(|c| (c.snapshotter.as_deref(), c.excluded))
         .collect();
     assert_eq!(pulled, [(Some("soci"), false), (Some("overlayfs"), true)]);
+    // The phases to ready, against the generator's durations (createdAt + start-up + warm-up = readyAt).
+    let warm_up_millis = task.truth.warm_up.unwrap();
+    let ready_millis = task.truth.startup().unwrap() + warm_up_millis;
+    assert_eq!(reference.ready_at.map(|t| t.millis()), Some(CREATED_AT + ready_millis));
+    let (ready, warm_up) = (ready_millis as f64 / 1000.0, warm_up_millis as f64 / 1000.0);
+    assert_eq!(reference.phase_seconds(Phase::Ready), Some(ready));
+    assert_eq!(reference.phase_seconds(Phase::WarmUp), Some(warm_up));
 
     let standard = stack.emissions();
     let by_snapshotter = snapshotter_emissions(&stack);
@@ -109,13 +118,15 @@ async fn a_report_anywhere_among_the_state_changes_once_or_twice_merges_once() {
                         record.snapshotter,
                         &record.reported_containers,
                         record.version,
-                        record.startup_seconds
+                        record.startup_seconds,
+                        record.ready_at
                     ),
                     (
                         reference.snapshotter,
                         &reference.reported_containers,
                         reference.version,
-                        reference.startup_seconds
+                        reference.startup_seconds,
+                        reference.ready_at
                     ),
                     "{task_arn}"
                 );
@@ -127,11 +138,18 @@ async fn a_report_anywhere_among_the_state_changes_once_or_twice_merges_once() {
                         .all(|(_, v)| v.len() == 1),
                     "{task_arn}"
                 );
+                // The phases to ready by family and revision: once, with the generator's values,
+                // whichever write came second.
+                let standard_of = |metric: &str| standard.get(&(task_arn.clone(), metric.to_owned())).cloned();
+                assert_eq!(standard_of("TaskReadyTime"), Some(vec![ready]), "{task_arn}");
+                assert_eq!(standard_of("WarmUpTime"), Some(vec![warm_up]), "{task_arn}");
                 let mine = |metric: &str| by_snapshotter.get(&(task_arn.clone(), metric.to_owned())).cloned();
                 let soci = |value: f64| Some(vec![(value, "soci".to_owned())]);
                 assert_eq!(mine("ImagePullTime"), soci(pull), "{task_arn}");
                 assert_eq!(mine("TaskStartupTime"), soci(startup), "{task_arn}");
                 assert_eq!(mine("TasksBySnapshotter"), soci(1.0), "{task_arn}");
+                assert_eq!(mine("TaskReadyTime"), soci(ready), "{task_arn}");
+                assert_eq!(mine("WarmUpTime"), soci(warm_up), "{task_arn}");
                 assert_eq!(mine("LazyLoadingFallbacks"), None, "web-soci is not a listed family");
             }
         }
@@ -142,9 +160,15 @@ async fn a_report_anywhere_among_the_state_changes_once_or_twice_merges_once() {
 
     let handler = stack.summary(Default::default(), None);
     let request = json!({"query": "summary", "family": "web-soci", "groupBy": ["snapshotter"],
-        "from": "2026-11-18T00:00:00Z", "to": "2026-11-19T00:00:00Z", "phases": ["startup"]});
+        "from": "2026-11-18T00:00:00Z", "to": "2026-11-19T00:00:00Z", "phases": ["startup", "ready", "warmUp"]});
     let answer = handler.handle(request.to_string().as_bytes()).await.unwrap();
     let answer = serde_json::to_value(answer).unwrap();
+    // Every task once in each phase to ready, all with the same value: the mean is that value.
+    let phases = answer["groups"][0]["phases"].as_array().unwrap();
+    for (stats, value) in phases[1..].iter().zip([ready, warm_up]) {
+        assert_eq!(stats["count"], cases + 1, "{answer}");
+        assert_eq!(stats["mean"].as_f64(), Some(value), "{answer}");
+    }
     let groups: Vec<(String, u64)> = answer["groups"]
         .as_array()
         .unwrap()
@@ -280,10 +304,18 @@ async fn a_lost_answer_on_either_write_still_emits_each_metric_by_snapshotter_on
             .iter()
             .position(|e| e["detail"]["lastStatus"] == "RUNNING")
             .unwrap();
+        // With the report first, RUNNING comes first too, so the write that loses its answer is the task's
+        // first. moto (5.2.5) aliases `SET metricsEmittedBefore = if_not_exists(metricsEmitted, …)` to the set
+        // that the same request's `ADD metricsEmitted` then grows, where DynamoDB reads every operand from
+        // the item as it was: on moto a recovered write over an existing ledger would find nothing due.
+        let mut order: Vec<usize> = (0..task.events.len()).collect();
         if report_first {
             stack.deliver(&report).await.unwrap();
+            order.retain(|index| *index != running);
+            order.insert(0, running);
         }
-        for (index, event) in task.events.iter().enumerate() {
+        for index in order {
+            let event = &task.events[index];
             // The write that completes the pair (phases and snapshotter) loses its answer.
             switch.set(index == running && report_first);
             let answer = stack.deliver(event).await.unwrap();
@@ -300,7 +332,13 @@ async fn a_lost_answer_on_either_write_still_emits_each_metric_by_snapshotter_on
         }
         assert_eq!(counts.injected(Fault::LostAnswer), 1);
         let emitted = snapshotter_emissions(&stack);
-        for metric in ["ImagePullTime", "TaskStartupTime", "TasksBySnapshotter"] {
+        for metric in [
+            "ImagePullTime",
+            "TaskStartupTime",
+            "TasksBySnapshotter",
+            "TaskReadyTime",
+            "WarmUpTime",
+        ] {
             let values = emitted.get(&(task.truth.task_arn.clone(), metric.to_owned()));
             assert_eq!(
                 values.map(Vec::len),
@@ -309,4 +347,95 @@ async fn a_lost_answer_on_either_write_still_emits_each_metric_by_snapshotter_on
             );
         }
     }
+}
+
+/// Readiness as the report says it, never guessed: none without a signal, none when not ready within the
+/// sidecar's bound, and a readyAt before ECS said RUNNING counted as an anomaly, not as a warm-up.
+#[tokio::test]
+async fn no_signal_or_not_ready_gives_no_phases_to_ready_and_an_early_ready_is_an_anomaly() {
+    let stack = TestStack::new().await.unwrap();
+    let edits: [(&str, Value); 3] = [
+        ("none", Value::Null),
+        ("late", json!({"signal": "url"})),
+        ("early", json!({"signal": "url", "readyAt": "EARLY"})),
+    ];
+    let mut arns = BTreeMap::new();
+    for (seed, (case, readiness)) in (200..).zip(edits) {
+        let task = started_task(seed, "ready-soci", "soci");
+        let mut report = task.report.clone().unwrap();
+        let started_at =
+            Timestamp::parse(task.events.last().unwrap()["detail"]["startedAt"].as_str().unwrap()).unwrap();
+        match (&readiness, readiness.get("readyAt")) {
+            (Value::Null, _) => {
+                report["detail"].as_object_mut().unwrap().remove("readiness");
+            }
+            (_, None) => report["detail"]["readiness"] = readiness.clone(),
+            // 250 ms before startedAt: the URL answered before ECS recorded the task RUNNING.
+            (_, Some(_)) => {
+                report["detail"]["readiness"] = json!({"signal": "url",
+                    "readyAt": Timestamp::from_millis(started_at.millis() - 250).to_string()})
+            }
+        }
+        for event in std::iter::once(&report).chain(&task.events) {
+            stack.deliver(event).await.unwrap();
+        }
+        arns.insert(case, (task.truth.task_arn.clone(), started_at));
+    }
+    let standard = stack.emissions();
+    let by_snapshotter = snapshotter_emissions(&stack);
+    for (case, (arn, started_at)) in &arns {
+        let (record, _) = stack.store.get(arn).await.unwrap().unwrap();
+        let expected_signal = (*case != "none").then_some(ReadySignal::Url);
+        let expected_ready = (*case == "early").then(|| Timestamp::from_millis(started_at.millis() - 250));
+        assert_eq!(
+            (record.ready_signal, record.ready_at),
+            (expected_signal, expected_ready),
+            "{case}"
+        );
+        assert_eq!(record.phase_seconds(Phase::WarmUp), None, "{case}");
+        assert_eq!(
+            record.phase_anomaly(Phase::WarmUp),
+            (*case == "early").then_some(-0.25),
+            "{case}"
+        );
+        // Ready (createdAt to readyAt) is still a duration for the early one; nothing for the others.
+        let ready = standard.get(&(arn.clone(), "TaskReadyTime".to_owned()));
+        assert_eq!(ready.map(Vec::len), (*case == "early").then_some(1), "{case}");
+        assert!(
+            !standard.contains_key(&(arn.clone(), "WarmUpTime".to_owned())),
+            "{case}"
+        );
+        let not_ready = by_snapshotter.get(&(arn.clone(), "TasksNotReady".to_owned()));
+        assert_eq!(not_ready.map(Vec::len), (*case == "late").then_some(1), "{case}");
+    }
+    stack.drain().await.unwrap();
+    let handler = stack.summary(Default::default(), None);
+    // From the rollups and from the records alike: the early task's anomaly, the late one not ready.
+    for exact in [false, true] {
+        let request = json!({"query": "summary", "family": "ready-soci", "phases": ["ready", "warmUp"], "exact": exact,
+            "from": "2026-11-18T00:00:00Z", "to": "2026-11-19T00:00:00Z"});
+        let answer = serde_json::to_value(handler.handle(request.to_string().as_bytes()).await.unwrap()).unwrap();
+        let group = &answer["groups"][0];
+        assert_eq!(
+            (&group["tasks"], &group["timestampAnomalies"], &group["notReady"]),
+            (&json!(3), &json!(1), &json!(1)),
+            "exact {exact}: {answer}"
+        );
+        assert_eq!(
+            (&group["phases"][0]["count"], &group["phases"][1]["count"]),
+            (&json!(1), &json!(0)),
+            "exact {exact}: {answer}"
+        );
+    }
+    // `tasks` shows what the report said.
+    let listing = json!({"query": "tasks", "family": "ready-soci", "limit": 10,
+        "from": "2026-11-18T00:00:00Z", "to": "2026-11-19T00:00:00Z"});
+    let listing = serde_json::to_value(handler.handle(listing.to_string().as_bytes()).await.unwrap()).unwrap();
+    let signals: Vec<&Value> = listing["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["readySignal"])
+        .collect();
+    assert_eq!(signals.iter().filter(|s| **s == "url").count(), 2, "{listing}");
 }

@@ -28,10 +28,20 @@ pub const DIMENSION_SETS: [&[&str]; 2] = [
     &["ClusterName", "TaskFamily"],
 ];
 
-/// Every metric the record supports right now, as ledger keys.
+/// Every metric the record supports right now, as ledger keys. A phase that ends at ready has its key
+/// once the state changes have brought its start: the key then says that side is done, and whichever of
+/// the state change's write and the report's comes second emits the metric (`snapshotter_metrics`).
 pub fn ledger_keys(record: &TaskRecord) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
-    for phase in Phase::ALL.into_iter().filter(|phase| record.phase_settled(*phase)) {
+    for phase in Phase::TO_READY {
+        if record.ready_phase_start_known(phase) {
+            keys.insert(phase.metric_name().to_owned());
+        }
+    }
+    for phase in Phase::FROM_EVENTS
+        .into_iter()
+        .filter(|phase| record.phase_settled(*phase))
+    {
         if record.phase_seconds(phase).is_some() {
             keys.insert(phase.metric_name().to_owned());
         }
@@ -244,9 +254,11 @@ mod tests {
             "RunTime",
             "ShutdownTime",
             "TaskLifetime",
+            "TaskReadyTime",
             "TaskStartupTime",
             "TasksStarted",
             "TasksStopped",
+            "WarmUpTime",
         ];
         assert_eq!(keys.iter().map(String::as_str).collect::<Vec<_>>(), expected);
     }

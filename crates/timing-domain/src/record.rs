@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arn::{parse_cluster_arn, parse_task_arn, parse_task_definition_arn};
 use crate::event::{EventError, TaskStateChangeEvent};
-use crate::report::{PulledContainer, Snapshotter};
+use crate::report::{PulledContainer, ReadySignal, Snapshotter};
 use crate::timestamp::Timestamp;
 use crate::timing::{Phase, PhaseTiming, failed_to_start, millis_to_seconds, phase_timings};
 
@@ -104,6 +104,11 @@ pub struct TaskRecord {
     pub snapshotter: Option<Snapshotter>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reported_containers: Vec<PulledContainer>,
+    /// How the report judged readiness; with no `ready_at`, the task was not ready within the bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_signal: Option<ReadySignal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,7 +176,7 @@ pub const RECORD_ATTRIBUTES: [&str; 44] = [
 
 /// The attributes only an image report writes: not in [`RECORD_ATTRIBUTES`], so a state change's write,
 /// which removes the record attributes its version lacks, leaves them alone.
-pub const REPORT_ATTRIBUTES: [&str; 2] = ["snapshotter", "reportedContainers"];
+pub const REPORT_ATTRIBUTES: [&str; 4] = ["snapshotter", "reportedContainers", "readySignal", "readyAt"];
 
 /// The attributes a summary reads from each record: a projection of [`TaskRecord`] with the same
 /// names (a unit test keeps the two in step), so a query transfers and decodes only what it uses.
@@ -185,8 +190,11 @@ pub struct TimingRow {
     pub availability_zone: Option<String>,
     #[serde(default)]
     pub containers: Vec<ContainerSummary>,
+    pub created_at: Option<Timestamp>,
     pub started_at: Option<Timestamp>,
     pub stopped_at: Option<Timestamp>,
+    #[serde(default)]
+    pub ready_at: Option<Timestamp>,
     pub provisioning_seconds: Option<f64>,
     pub image_pull_seconds: Option<f64>,
     pub container_start_seconds: Option<f64>,
@@ -199,18 +207,22 @@ pub struct TimingRow {
     pub failed_to_start: bool,
     #[serde(default)]
     pub snapshotter: Option<Snapshotter>,
+    #[serde(default)]
+    pub ready_signal: Option<ReadySignal>,
 }
 
 /// The attribute names of [`TimingRow`], for the query's ProjectionExpression.
-pub const TIMING_ROW_ATTRIBUTES: [&str; 18] = [
+pub const TIMING_ROW_ATTRIBUTES: [&str; 21] = [
     "family",
     "revision",
     "clusterName",
     "launchType",
     "availabilityZone",
     "containers",
+    "createdAt",
     "startedAt",
     "stoppedAt",
+    "readyAt",
     "provisioningSeconds",
     "imagePullSeconds",
     "containerStartSeconds",
@@ -221,6 +233,7 @@ pub const TIMING_ROW_ATTRIBUTES: [&str; 18] = [
     "timestampAnomalies",
     "failedToStart",
     "snapshotter",
+    "readySignal",
 ];
 
 impl TimingRow {
@@ -234,7 +247,29 @@ impl TimingRow {
             Phase::Run => self.run_seconds,
             Phase::Shutdown => self.shutdown_seconds,
             Phase::Lifetime => self.lifetime_seconds,
+            Phase::Ready | Phase::WarmUp => {
+                known_seconds(to_ready(phase, self.created_at, self.started_at, self.ready_at))
+            }
         }
+    }
+
+    /// Phases whose end precedes their start: the stored ones, and those to ready (worked out here).
+    pub fn anomaly_count(&self) -> u64 {
+        let to_ready = Phase::TO_READY
+            .into_iter()
+            .filter(|phase| {
+                matches!(
+                    to_ready(*phase, self.created_at, self.started_at, self.ready_at),
+                    PhaseTiming::Anomaly(_)
+                )
+            })
+            .count();
+        (self.timestamp_anomalies.len() + to_ready) as u64
+    }
+
+    /// The report judged readiness and the task was not ready within the bound.
+    pub fn not_ready(&self) -> bool {
+        self.ready_signal.is_some() && self.ready_at.is_none()
     }
 
     /// The distinct image digests of the task's containers, sorted and joined with `+`; `-` when none is known yet.
@@ -249,6 +284,29 @@ impl TimingRow {
         } else {
             digests.into_iter().collect::<Vec<_>>().join("+")
         }
+    }
+}
+
+/// A phase that ends when the task was ready, from the record's timestamps: its two ends come from two
+/// writes (a state change's and the report's), so it is worked out when read, never stored.
+fn to_ready(
+    phase: Phase,
+    created_at: Option<Timestamp>,
+    started_at: Option<Timestamp>,
+    ready_at: Option<Timestamp>,
+) -> PhaseTiming {
+    let start = match phase {
+        Phase::Ready => created_at,
+        Phase::WarmUp => started_at,
+        _ => None,
+    };
+    PhaseTiming::between(start.zip(ready_at))
+}
+
+fn known_seconds(timing: PhaseTiming) -> Option<f64> {
+    match timing {
+        PhaseTiming::Known(millis) => Some(millis_to_seconds(millis)),
+        PhaseTiming::Unknown | PhaseTiming::Anomaly(_) => None,
     }
 }
 
@@ -341,11 +399,17 @@ impl TaskRecord {
             expires_at,
             snapshotter: None,
             reported_containers: Vec::new(),
+            ready_signal: None,
+            ready_at: None,
         };
         for (phase, timing) in timings {
             match timing {
                 PhaseTiming::Unknown => {}
-                PhaseTiming::Known(millis) => *record.phase_slot(phase) = Some(millis_to_seconds(millis)),
+                PhaseTiming::Known(millis) => {
+                    if let Some(slot) = record.phase_slot(phase) {
+                        *slot = Some(millis_to_seconds(millis));
+                    }
+                }
                 PhaseTiming::Anomaly(millis) => {
                     record
                         .timestamp_anomalies
@@ -356,8 +420,9 @@ impl TaskRecord {
         Ok(record)
     }
 
-    fn phase_slot(&mut self, phase: Phase) -> &mut Option<f64> {
-        match phase {
+    /// Where a phase from the events is kept (None for the phases that end at ready: never stored).
+    fn phase_slot(&mut self, phase: Phase) -> Option<&mut Option<f64>> {
+        Some(match phase {
             Phase::Provisioning => &mut self.provisioning_seconds,
             Phase::ImagePull => &mut self.image_pull_seconds,
             Phase::ContainerStart => &mut self.container_start_seconds,
@@ -365,7 +430,8 @@ impl TaskRecord {
             Phase::Run => &mut self.run_seconds,
             Phase::Shutdown => &mut self.shutdown_seconds,
             Phase::Lifetime => &mut self.lifetime_seconds,
-        }
+            Phase::Ready | Phase::WarmUp => return None,
+        })
     }
 
     /// The phase's duration in seconds, when it is known and not an anomaly.
@@ -378,6 +444,32 @@ impl TaskRecord {
             Phase::Run => self.run_seconds,
             Phase::Shutdown => self.shutdown_seconds,
             Phase::Lifetime => self.lifetime_seconds,
+            Phase::Ready | Phase::WarmUp => known_seconds(self.to_ready(phase)),
+        }
+    }
+
+    fn to_ready(&self, phase: Phase) -> PhaseTiming {
+        to_ready(phase, self.created_at, self.started_at, self.ready_at)
+    }
+
+    /// The phase's end before its start, as (negative) seconds: from the stored anomalies for the phases
+    /// of the events, from the timestamps for those that end at ready (a readiness URL can answer before
+    /// ECS records the task RUNNING).
+    pub fn phase_anomaly(&self, phase: Phase) -> Option<f64> {
+        match (phase.ends_at_ready(), self.to_ready(phase)) {
+            (true, PhaseTiming::Anomaly(millis)) => Some(millis_to_seconds(millis)),
+            (true, _) => None,
+            (false, _) => self.timestamp_anomalies.get(phase.name()).copied(),
+        }
+    }
+
+    /// Whether the state changes have brought what a phase that ends at ready starts from (createdAt, or
+    /// startedAt): its ledger key then says "the state-change side is done" (`metrics::ledger_keys`).
+    pub fn ready_phase_start_known(&self, phase: Phase) -> bool {
+        match phase {
+            Phase::Ready => self.created_at.is_some(),
+            Phase::WarmUp => self.started_at.is_some(),
+            _ => false,
         }
     }
 
@@ -490,10 +582,12 @@ mod tests {
             record.stopped_at,
             record.updated_at,
         ) = (at, at, at, at, at);
-        for phase in Phase::ALL {
-            *record.phase_slot(phase) = Some(1.0);
+        for phase in Phase::FROM_EVENTS {
+            *record.phase_slot(phase).unwrap() = Some(1.0);
         }
         record.snapshotter = Some(Snapshotter::Soci);
+        record.ready_signal = Some(ReadySignal::Url);
+        record.ready_at = at;
         record.reported_containers = vec![PulledContainer {
             name: "app".into(),
             snapshotter: Some("soci".into()),
@@ -510,7 +604,8 @@ mod tests {
 
     #[test]
     fn timing_row_is_a_projection_of_the_record() {
-        let record = TaskRecord::from_event(event(running_detail()), 90).unwrap();
+        let mut record = TaskRecord::from_event(event(running_detail()), 90).unwrap();
+        record.ready_at = Some(Timestamp::parse("2024-03-01T10:00:09Z").unwrap());
         for name in TIMING_ROW_ATTRIBUTES {
             assert!(
                 RECORD_ATTRIBUTES.contains(&name) || REPORT_ATTRIBUTES.contains(&name),
@@ -530,5 +625,26 @@ mod tests {
         );
         assert_eq!(row.timestamp_anomalies, record.timestamp_anomalies);
         assert_eq!(row.image_digest_key(), "sha256:aa");
+        assert_eq!(row.phase_seconds(Phase::WarmUp), Some(4.75)); // 10:00:09 - 10:00:04.25
+    }
+
+    #[test]
+    fn the_phases_to_ready_come_from_the_timestamps_of_both_writes() {
+        let mut record = TaskRecord::from_event(event(running_detail()), 90).unwrap();
+        assert_eq!(record.phase_seconds(Phase::Ready), None, "no readiness yet");
+        assert!(record.ready_phase_start_known(Phase::Ready) && record.ready_phase_start_known(Phase::WarmUp));
+        record.ready_at = Some(Timestamp::parse("2024-03-01T10:00:31.5Z").unwrap());
+        assert_eq!(record.phase_seconds(Phase::Ready), Some(31.5)); // 10:00:31.5 - 10:00:00
+        assert_eq!(record.phase_seconds(Phase::WarmUp), Some(27.25)); // 10:00:31.5 - 10:00:04.25
+        // Ready before ECS said RUNNING: an anomaly, never a duration.
+        record.ready_at = Some(Timestamp::parse("2024-03-01T10:00:04Z").unwrap());
+        assert_eq!(record.phase_seconds(Phase::WarmUp), None);
+        assert_eq!(record.phase_anomaly(Phase::WarmUp), Some(-0.25));
+        assert_eq!(record.phase_seconds(Phase::Ready), Some(4.0));
+        record.started_at = None;
+        assert!(!record.ready_phase_start_known(Phase::WarmUp));
+        assert_eq!(record.phase_anomaly(Phase::WarmUp), None);
+        // The events' anomalies stay where the write put them.
+        assert_eq!(record.phase_anomaly(Phase::ImagePull), Some(-0.1));
     }
 }

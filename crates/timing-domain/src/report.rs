@@ -39,6 +39,39 @@ pub struct ImageReport {
     /// otherwise), whose small image would otherwise make every lazy-loaded task `mixed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_containers: Vec<String>,
+    /// When the task was ready, if the sidecar was given a way to tell (a health check or a readiness
+    /// URL). Absent: no way to tell, and then no readiness at all, never a guess.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Readiness>,
+}
+
+/// What told the sidecar the task was ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReadySignal {
+    /// Every counted container with a health check was HEALTHY: the latest of their `Health.statusSince`.
+    HealthCheck,
+    /// The readiness URL's first 2xx answer: when it arrived.
+    Url,
+}
+
+impl ReadySignal {
+    pub const fn name(self) -> &'static str {
+        match self {
+            ReadySignal::HealthCheck => "healthCheck",
+            ReadySignal::Url => "url",
+        }
+    }
+}
+
+/// The report's readiness: how the sidecar judged it, and when the task was ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Readiness {
+    pub signal: ReadySignal,
+    /// Absent: not ready within the sidecar's bound (`--ready-wait`), or the task stopped first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<Timestamp>,
 }
 
 /// One container as the metadata describes it. `snapshotter` is absent where the metadata has no
@@ -239,6 +272,15 @@ impl ImageReport {
                 ));
             }
         }
+        // A task cannot answer before its images began to arrive: such a time is not this task's.
+        if let (Some(ready_at), Some(pull_started_at)) = (self.readiness.and_then(|r| r.ready_at), self.pull_started_at)
+            && ready_at < pull_started_at
+        {
+            return Err(field(
+                "readiness.readyAt",
+                format!("{ready_at} is before the task's pullStartedAt {pull_started_at}"),
+            ));
+        }
         Ok(())
     }
 }
@@ -313,6 +355,33 @@ mod tests {
     }
 
     #[test]
+    fn readiness_is_optional_and_a_missing_time_means_not_ready() {
+        let mut event = report_json(json!([{"name": "app"}]));
+        assert_eq!(
+            parse_report(&serde_json::to_vec(&event).unwrap())
+                .unwrap()
+                .detail
+                .readiness,
+            None
+        );
+        event["detail"]["readiness"] = json!({"signal": "healthCheck", "readyAt": "2026-11-01T00:00:31.5Z"});
+        let ready = parse_report(&serde_json::to_vec(&event).unwrap()).unwrap().detail;
+        assert_eq!(
+            ready.readiness,
+            Some(Readiness {
+                signal: ReadySignal::HealthCheck,
+                ready_at: Some(Timestamp::parse("2026-11-01T00:00:31.500Z").unwrap()),
+            })
+        );
+        event["detail"]["readiness"] = json!({"signal": "url"});
+        let never = parse_report(&serde_json::to_vec(&event).unwrap()).unwrap().detail;
+        assert_eq!(
+            never.readiness.map(|r| (r.signal, r.ready_at)),
+            Some((ReadySignal::Url, None))
+        );
+    }
+
+    #[test]
     fn metadata_timestamps_keep_their_milliseconds() {
         let bytes = serde_json::to_vec(&report_json(json!([{"name": "app"}]))).unwrap();
         let report = parse_report(&bytes).unwrap().detail;
@@ -333,7 +402,7 @@ mod tests {
                 .to_string()
         };
         type Edit<'a> = &'a dyn Fn(&mut Value);
-        let cases: [(Edit, &str); 8] = [
+        let cases: [(Edit, &str); 10] = [
             (&|e| e["detail"]["schemaVersion"] = json!(2), "detail.schemaVersion"),
             (&|e| e["detail"]["taskArn"] = json!("task/abc"), "taskArn"),
             (
@@ -350,6 +419,14 @@ mod tests {
             (
                 &|e| e["detail"]["pullStartedAt"] = json!("yesterday"),
                 "detail.pullStartedAt",
+            ),
+            (
+                &|e| e["detail"]["readiness"] = json!({"signal": "guess", "readyAt": "2026-11-01T00:01:00Z"}),
+                "detail.readiness.signal",
+            ),
+            (
+                &|e| e["detail"]["readiness"] = json!({"signal": "url", "readyAt": "2026-11-01T00:00:04Z"}),
+                "detail.readiness.readyAt",
             ),
         ];
         for (edit, expected) in cases {

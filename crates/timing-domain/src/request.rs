@@ -470,7 +470,7 @@ fn phases(names: Option<&[String]>) -> Result<Vec<Phase>, RequestError> {
         return Ok(Phase::ALL.to_vec());
     };
     if names.is_empty() {
-        return invalid("phases: list at least one phase, or omit it for all seven");
+        return invalid("phases: list at least one phase, or omit it for all nine");
     }
     let mut phases = Vec::with_capacity(names.len());
     for (index, name) in names.iter().enumerate() {

@@ -51,6 +51,9 @@ pub enum Marker {
     Started,
     Stopped,
     FailedToStart,
+    /// The report said how it would judge readiness, and the task was not ready within the bound: kept
+    /// apart so that the phases to ready, which such a task lacks, are not read as the whole story.
+    NotReady,
     Phase(Phase),
 }
 
@@ -61,6 +64,7 @@ impl Marker {
             Marker::Started => "started",
             Marker::Stopped => "stopped",
             Marker::FailedToStart => "failedToStart",
+            Marker::NotReady => "notReady",
             Marker::Phase(phase) => phase.name(),
         }
     }
@@ -76,13 +80,12 @@ pub fn known_markers(record: &TaskRecord) -> Vec<Marker> {
     markers.extend(record.started_at.map(|_| Marker::Started));
     markers.extend(record.stopped_at.map(|_| Marker::Stopped));
     markers.extend(record.failed_to_start.then_some(Marker::FailedToStart));
+    markers.extend((record.ready_signal.is_some() && record.ready_at.is_none()).then_some(Marker::NotReady));
     markers.extend(
         Phase::ALL
             .into_iter()
             .filter(|phase| record.phase_settled(*phase))
-            .filter(|phase| {
-                record.phase_seconds(*phase).is_some() || record.timestamp_anomalies.contains_key(phase.name())
-            })
+            .filter(|phase| record.phase_seconds(*phase).is_some() || record.phase_anomaly(*phase).is_some())
             .map(Marker::Phase),
     );
     markers
@@ -137,6 +140,8 @@ pub struct Counts {
     pub failed_to_start: u64,
     /// Phases whose end precedes their start: counted here, never in a phase's values.
     pub timestamp_anomalies: u64,
+    /// Tasks whose report says they were not ready within the sidecar's bound (no phases to ready).
+    pub not_ready: u64,
 }
 
 /// A phase's exact count, sum and sum of squares (whole milliseconds, so sums are exact integers)
@@ -199,6 +204,7 @@ impl Delta {
                 ("stopped".into(), counts.stopped.into()),
                 ("failedToStart".into(), counts.failed_to_start.into()),
                 ("timestampAnomalies".into(), counts.timestamp_anomalies.into()),
+                ("notReady".into(), counts.not_ready.into()),
             ],
             Delta::Phase(rollup) => {
                 let mut fields = vec![
@@ -227,6 +233,7 @@ impl Delta {
                 mine.stopped += theirs.stopped;
                 mine.failed_to_start += theirs.failed_to_start;
                 mine.timestamp_anomalies += theirs.timestamp_anomalies;
+                mine.not_ready += theirs.not_ready;
             }
             (Delta::Phase(mine), Delta::Phase(theirs)) => mine.merge(theirs),
             // Slots decide the kind, so a counts slot never meets a phase slot.
@@ -257,6 +264,7 @@ pub fn deltas(record: &TaskRecord, markers: &[Marker]) -> BTreeMap<RollupKey, De
             Marker::Started => counts.started += 1,
             Marker::Stopped => counts.stopped += 1,
             Marker::FailedToStart => counts.failed_to_start += 1,
+            Marker::NotReady => counts.not_ready += 1,
             Marker::Phase(phase) => match record.phase_seconds(*phase) {
                 Some(seconds) => {
                     let mut rollup = PhaseRollup::default();

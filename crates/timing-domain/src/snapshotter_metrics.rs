@@ -16,8 +16,12 @@ use crate::timing::Phase;
 
 pub const TASKS_BY_SNAPSHOTTER: &str = "TasksBySnapshotter";
 pub const LAZY_LOADING_FALLBACKS: &str = "LazyLoadingFallbacks";
-/// The phases lazy loading moves: the pull itself, and what it does to start-up.
-pub const SNAPSHOTTER_PHASES: [Phase; 2] = [Phase::ImagePull, Phase::Startup];
+/// A task whose report says it was not ready within the sidecar's bound: it has no phases to ready, so
+/// their percentiles leave it out; this count says how many were left out.
+pub const TASKS_NOT_READY: &str = "TasksNotReady";
+/// The phases lazy loading moves: the pull itself, what it does to start-up, and what it costs after the
+/// start (warm-up, and so ready).
+pub const SNAPSHOTTER_PHASES: [Phase; 4] = [Phase::ImagePull, Phase::Startup, Phase::Ready, Phase::WarmUp];
 pub const PHASE_DIMENSIONS: &[&str] = &["ClusterName", "TaskFamily", "Snapshotter"];
 /// Also without the cluster, so an alarm or a widget can take a family whole.
 pub const COUNT_DIMENSIONS: [&[&str]; 2] = [
@@ -38,6 +42,8 @@ pub struct SnapshotterMetrics<'a> {
     /// The report's write counts the task, once.
     pub count_task: bool,
     pub fallback: bool,
+    /// The report's write counts a task not ready within the bound, once.
+    pub not_ready: bool,
 }
 
 fn settled_values(record: &TaskRecord, keys: impl Fn(&str) -> bool) -> Vec<(Phase, f64)> {
@@ -61,6 +67,41 @@ pub fn due_after_state_change(
 /// After the report's write: the phases already emitted for the record it found.
 pub fn due_after_report(record: &TaskRecord, ledger_before: &BTreeSet<String>) -> Vec<(Phase, f64)> {
     settled_values(record, |key| ledger_before.contains(key))
+}
+
+/// The phases that end at ready are emitted by family and revision too (`metrics::emf_document`), by the
+/// same rule: a state change's write emits the due ones the report's write did not find.
+pub fn ready_due_after_state_change(due: &BTreeSet<String>, ledger_at_report: &BTreeSet<String>) -> BTreeSet<String> {
+    ready_keys()
+        .filter(|key| due.contains(*key) && !ledger_at_report.contains(*key))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// After the report's write: the phases that end at ready whose start the state changes had brought.
+pub fn ready_due_after_report(ledger_before: &BTreeSet<String>) -> BTreeSet<String> {
+    ready_keys()
+        .filter(|key| ledger_before.contains(*key))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn ready_keys() -> impl Iterator<Item = &'static str> {
+    Phase::TO_READY.into_iter().map(Phase::metric_name)
+}
+
+/// Of a write's keys, those it emits: a phase to ready only when `emits_ready` has it and `record` (with
+/// the report's readyAt) gives it a value; every other key as it is.
+pub fn emitted_keys(record: &TaskRecord, keys: &BTreeSet<String>, emits_ready: &BTreeSet<String>) -> BTreeSet<String> {
+    keys.iter()
+        .filter(
+            |key| match Phase::TO_READY.into_iter().find(|p| p.metric_name() == key.as_str()) {
+                None => true,
+                Some(phase) => emits_ready.contains(*key) && record.phase_seconds(phase).is_some(),
+            },
+        )
+        .cloned()
+        .collect()
 }
 
 /// A task of a family expected to lazy-load whose images (some or all) were pulled whole.
@@ -89,6 +130,11 @@ impl SnapshotterMetrics<'_> {
             directives.push(json!({"Namespace": namespace, "Dimensions": COUNT_DIMENSIONS,
                 "Metrics": [{"Name": TASKS_BY_SNAPSHOTTER, "Unit": "Count"}]}));
             root.insert(TASKS_BY_SNAPSHOTTER.into(), json!(1));
+        }
+        if self.not_ready {
+            directives.push(json!({"Namespace": namespace, "Dimensions": COUNT_DIMENSIONS,
+                "Metrics": [{"Name": TASKS_NOT_READY, "Unit": "Count"}]}));
+            root.insert(TASKS_NOT_READY.into(), json!(1));
         }
         if self.fallback {
             directives.push(json!({"Namespace": namespace, "Dimensions": FALLBACK_DIMENSIONS,
@@ -147,6 +193,31 @@ mod tests {
     }
 
     #[test]
+    fn the_phases_to_ready_follow_the_same_rule() {
+        let mut record = stopped_record();
+        record.ready_at = Some(crate::timestamp::Timestamp::parse("2026-11-01T00:00:40Z").unwrap());
+        let due = keys(&["TaskReadyTime", "WarmUpTime", "TaskStartupTime"]);
+        // Report first: the state change that brings createdAt and startedAt emits both.
+        assert_eq!(
+            ready_due_after_state_change(&due, &BTreeSet::new()),
+            keys(&["TaskReadyTime", "WarmUpTime"])
+        );
+        assert_eq!(
+            due_after_state_change(&record, &due, &BTreeSet::new()),
+            vec![(Phase::Startup, 12.0), (Phase::Ready, 40.0), (Phase::WarmUp, 28.0)]
+        );
+        // The report after a PENDING state change (createdAt only): it emits ready; the state change
+        // that brings startedAt, warm-up.
+        let pending = keys(&["TaskReadyTime"]);
+        assert_eq!(ready_due_after_report(&pending), pending);
+        assert_eq!(
+            ready_due_after_state_change(&keys(&["WarmUpTime", "TaskStartupTime"]), &pending),
+            keys(&["WarmUpTime"])
+        );
+        assert!(ready_due_after_state_change(&pending, &pending).is_empty());
+    }
+
+    #[test]
     fn a_fallback_is_a_listed_family_pulled_whole() {
         let listed = vec!["checkout".to_owned()];
         assert!(is_fallback(Snapshotter::Overlayfs, "checkout", &listed));
@@ -169,6 +240,7 @@ mod tests {
             phases: vec![(Phase::ImagePull, 7.5)],
             count_task: true,
             fallback: true,
+            not_ready: true,
         };
         let line = metrics.document("ECS/TaskTiming", 1_000).unwrap();
         let document: Value = serde_json::from_str(&line).unwrap();
@@ -176,12 +248,14 @@ mod tests {
         assert_eq!(document["ImagePullTime"], 7.5);
         assert_eq!(document["Snapshotter"], "overlayfs");
         let directives = document["_aws"]["CloudWatchMetrics"].as_array().unwrap();
-        assert_eq!(directives.len(), 3);
-        assert_eq!(directives[2]["Dimensions"], json!([[], ["TaskFamily"]]));
+        assert_eq!(directives.len(), 4);
+        assert_eq!(document["TasksNotReady"], 1);
+        assert_eq!(directives[3]["Dimensions"], json!([[], ["TaskFamily"]]));
         let nothing = SnapshotterMetrics {
             phases: Vec::new(),
             count_task: false,
             fallback: false,
+            not_ready: false,
             ..metrics
         };
         assert_eq!(nothing.document("ECS/TaskTiming", 1_000), None);

@@ -274,6 +274,46 @@ mod tests {
     }
 
     #[test]
+    fn readiness_adds_ready_and_warm_up_once_the_start_is_known() {
+        let ready_at = crate::timestamp::Timestamp::parse("2026-11-22T10:00:45Z").unwrap();
+        let with_ready = |image: &Image| {
+            let mut image = image.clone();
+            image.record.ready_at = Some(ready_at);
+            image
+        };
+        // The report before the task started: ready (45 s) counts; warm-up waits for startedAt.
+        let early = item_changes(&StreamChange::Modify {
+            old: pending(),
+            new: with_ready(&pending()),
+        });
+        let slots: BTreeSet<&str> = early.keys().map(|(_, slot)| *slot).collect();
+        assert_eq!(slots, BTreeSet::from(["ready"]));
+        assert_eq!(
+            early[&key(&pending(), Granularity::Hour, "ready")].amounts["sumMs"],
+            45_000
+        );
+        // Then RUNNING (started 10:00:20): warm-up 25 s joins; ready is not counted again.
+        let later = item_changes(&StreamChange::Modify {
+            old: with_ready(&pending()),
+            new: with_ready(&running("2026-11-22T10:00:20Z")),
+        });
+        assert!(!later.contains_key(&key(&pending(), Granularity::Hour, "ready")));
+        assert_eq!(
+            later[&key(&pending(), Granularity::Hour, "warmUp")].amounts["sumMs"],
+            25_000
+        );
+        // Ready before ECS said RUNNING: counted as an anomaly, never as a warm-up.
+        let mut too_early = running("2026-11-22T10:00:50Z");
+        too_early.record.ready_at = Some(ready_at);
+        let anomaly = item_changes(&StreamChange::Insert(too_early.clone()));
+        assert!(!anomaly.contains_key(&key(&too_early, Granularity::Hour, "warmUp")));
+        assert_eq!(
+            anomaly[&key(&too_early, Granularity::Hour, COUNTS_SLOT)].amounts["timestampAnomalies"],
+            1
+        );
+    }
+
+    #[test]
     fn expiry_keeps_the_task_and_a_delete_takes_it_back() {
         let old = running("2026-11-22T10:00:20Z");
         let expired = StreamChange::Remove {

@@ -3,7 +3,8 @@
 use crate::event::TaskStateChange;
 use crate::timestamp::Timestamp;
 
-/// The seven phases, in lifecycle order.
+/// The nine phases: seven from the ECS events, in lifecycle order, then the two that end when the task
+/// was ready, which the sidecar's report says (`report::Readiness`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
     Provisioning,
@@ -13,10 +14,26 @@ pub enum Phase {
     Run,
     Shutdown,
     Lifetime,
+    /// createdAt → ready: what a service's users wait for.
+    Ready,
+    /// startedAt → ready: where lazy loading's cost shows (the image is read after the start).
+    WarmUp,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 9] = [
+        Phase::Provisioning,
+        Phase::ImagePull,
+        Phase::ContainerStart,
+        Phase::Startup,
+        Phase::Run,
+        Phase::Shutdown,
+        Phase::Lifetime,
+        Phase::Ready,
+        Phase::WarmUp,
+    ];
+    /// The phases an ECS event bounds on its own, computed when a state change is written.
+    pub const FROM_EVENTS: [Phase; 7] = [
         Phase::Provisioning,
         Phase::ImagePull,
         Phase::ContainerStart,
@@ -25,6 +42,13 @@ impl Phase {
         Phase::Shutdown,
         Phase::Lifetime,
     ];
+    /// The phases that end when the task was ready: their end comes from the report, their start from the
+    /// state changes, so they are known once both writes have landed, whichever came first.
+    pub const TO_READY: [Phase; 2] = [Phase::Ready, Phase::WarmUp];
+
+    pub const fn ends_at_ready(self) -> bool {
+        matches!(self, Phase::Ready | Phase::WarmUp)
+    }
 
     /// Name used in requests, records (`<name>Seconds`) and anomaly maps.
     pub const fn name(self) -> &'static str {
@@ -36,6 +60,8 @@ impl Phase {
             Phase::Run => "run",
             Phase::Shutdown => "shutdown",
             Phase::Lifetime => "lifetime",
+            Phase::Ready => "ready",
+            Phase::WarmUp => "warmUp",
         }
     }
 
@@ -49,6 +75,8 @@ impl Phase {
             Phase::Run => "RunTime",
             Phase::Shutdown => "ShutdownTime",
             Phase::Lifetime => "TaskLifetime",
+            Phase::Ready => "TaskReadyTime",
+            Phase::WarmUp => "WarmUpTime",
         }
     }
 
@@ -67,6 +95,8 @@ impl Phase {
             Phase::Run => (task.started_at, task.execution_stopped_at.or(task.stopping_at)),
             Phase::Shutdown => (task.stopping_at, task.stopped_at),
             Phase::Lifetime => (task.created_at, task.stopped_at),
+            // No event says when the task was ready.
+            Phase::Ready | Phase::WarmUp => (None, None),
         };
         Some((pair.0?, pair.1?))
     }
@@ -86,7 +116,12 @@ pub enum PhaseTiming {
 
 impl PhaseTiming {
     pub fn of(phase: Phase, task: &TaskStateChange) -> PhaseTiming {
-        match phase.bounds(task) {
+        PhaseTiming::between(phase.bounds(task))
+    }
+
+    /// What a pair of timestamps (start, end) says.
+    pub fn between(bounds: Option<(Timestamp, Timestamp)>) -> PhaseTiming {
+        match bounds {
             None => PhaseTiming::Unknown,
             Some((start, end)) => match start.millis_until(end) {
                 millis if millis < 0 => PhaseTiming::Anomaly(millis),
@@ -102,9 +137,9 @@ pub fn millis_to_seconds(millis: i64) -> f64 {
     millis as f64 / 1000.0
 }
 
-/// Every phase of one event, in [`Phase::ALL`] order.
+/// Every phase one event bounds, in [`Phase::FROM_EVENTS`] order.
 pub fn phase_timings(task: &TaskStateChange) -> [(Phase, PhaseTiming); 7] {
-    Phase::ALL.map(|phase| (phase, PhaseTiming::of(phase, task)))
+    Phase::FROM_EVENTS.map(|phase| (phase, PhaseTiming::of(phase, task)))
 }
 
 /// A task that reached STOPPED without ever starting.

@@ -8,6 +8,7 @@ use timing_domain::report::Snapshotter;
 use timing_domain::rollup::{COUNTS_SLOT, Counts, Delta, PhaseRollup, RollupItem};
 use timing_domain::sketch::{Bucket, LogHistogram};
 use timing_domain::stream::Image;
+use timing_domain::timestamp::Timestamp;
 
 use crate::error::{RollupItemError, StoreError};
 use crate::keys::{
@@ -71,6 +72,8 @@ pub struct ReportSeen {
     pub snapshotter: Snapshotter,
     /// The metrics the report's write found emitted: it emitted their by-snapshotter forms itself.
     pub ledger_at_report: BTreeSet<String>,
+    /// When the report said the task was ready.
+    pub ready_at: Option<Timestamp>,
 }
 
 /// The report an item holds, if any.
@@ -78,9 +81,13 @@ pub fn report_seen(item: &HashMap<String, AttributeValue>) -> Option<ReportSeen>
     let snapshotter = Snapshotter::from_name(item.get("snapshotter")?.as_s().ok()?)?;
     let mut ledger_at_report = ledger_set(item, REPORT_LEDGER);
     ledger_at_report.remove(NOTHING_EMITTED);
+    let ready_at = number_attribute(item, "rdAt")
+        .and_then(|millis| i64::try_from(millis).ok())
+        .map(Timestamp::from_millis);
     Some(ReportSeen {
         snapshotter,
         ledger_at_report,
+        ready_at,
     })
 }
 
@@ -117,6 +124,7 @@ pub fn rollup_item_from_item(item: &HashMap<String, AttributeValue>) -> Result<R
             stopped: small("stopped")?,
             failed_to_start: small("failedToStart")?,
             timestamp_anomalies: small("timestampAnomalies")?,
+            not_ready: small("notReady")?,
         })
     } else {
         let mut rollup = PhaseRollup {

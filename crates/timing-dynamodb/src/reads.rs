@@ -284,9 +284,10 @@ mod tests {
             .map(|placeholder| parameters.expression.names[placeholder].as_str())
             .collect();
         // Each attribute under its record name (items written before the stored form) and its stored
-        // name where that differs: 5 of the 18 keep theirs (family, revision, clusterName, launchType,
-        // snapshotter).
-        assert_eq!(names.len(), 2 * TIMING_ROW_ATTRIBUTES.len() - 5);
+        // name where that differs: 6 of the 21 keep theirs (family, revision, clusterName, launchType,
+        // snapshotter, createdAt).
+        assert_eq!(names.len(), 2 * TIMING_ROW_ATTRIBUTES.len() - 6);
+        assert!(names.contains(&"rdAt"), "readyAt under its stored name");
         for name in [
             "failedToStart",
             "fts",

@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use timing_domain::record::{RECORD_ATTRIBUTES, REPORT_ATTRIBUTES, TaskRecord};
-use timing_domain::report::{PulledContainer, Snapshotter};
+use timing_domain::report::{PulledContainer, Readiness, ReadySignal, Snapshotter};
 use timing_domain::timestamp::Timestamp;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -71,26 +71,69 @@ pub const CONTAINER_NAMES: [(&str, &str); 5] = [
 /// (report attribute, stored name): the image report's attributes ([`REPORT_ATTRIBUTES`]), apart from
 /// [`SHORT_NAMES`] because a state change's write must never remove them. `snapshotter` keeps its name:
 /// the queries filter on it.
-const REPORT_NAMES: [(&str, &str); 1] = [("reportedContainers", "rc")];
+const REPORT_NAMES: [(&str, &str); 3] = [
+    ("reportedContainers", "rc"),
+    ("readySignal", "rds"),
+    ("readyAt", "rdAt"),
+];
 
 /// (pulled container attribute, stored name), inside each element of `rc`.
 const PULLED_CONTAINER_NAMES: [(&str, &str); 3] = [("name", "n"), ("snapshotter", "s"), ("excluded", "e")];
 
+/// `readySignal` as stored: one letter, for the same reason as the ledger's codes.
+const SIGNAL_CODES: [(ReadySignal, &str); 2] = [(ReadySignal::HealthCheck, "h"), (ReadySignal::Url, "u")];
+
+fn signal_code(signal: ReadySignal) -> &'static str {
+    SIGNAL_CODES
+        .iter()
+        .find(|(known, _)| *known == signal)
+        .map_or("?", |(_, code)| code)
+}
+
+/// A stored signal code as the record's name (`healthCheck`, `url`); anything else is left for the record's
+/// decoding to refuse.
+fn signal_name(value: AttributeValue) -> AttributeValue {
+    match value
+        .as_s()
+        .ok()
+        .and_then(|code| SIGNAL_CODES.iter().find(|(_, c)| c == code))
+    {
+        Some((signal, _)) => AttributeValue::S(signal.name().to_owned()),
+        None => value,
+    }
+}
+
 /// The attributes an image report adds to its task's item, in stored form.
-pub fn report_item(snapshotter: Snapshotter, containers: &[PulledContainer]) -> Result<Item, serde_dynamo::Error> {
+pub fn report_item(
+    snapshotter: Snapshotter,
+    containers: &[PulledContainer],
+    readiness: Option<Readiness>,
+) -> Result<Item, serde_dynamo::Error> {
     let mut list = serde_dynamo::to_attribute_value(containers)?;
     rename_list(&mut list, &PULLED_CONTAINER_NAMES, true);
-    Ok(Item::from([
+    let mut item = Item::from([
         (
             "snapshotter".to_owned(),
             AttributeValue::S(snapshotter.name().to_owned()),
         ),
         ("rc".to_owned(), list),
-    ]))
+    ]);
+    if let Some(readiness) = readiness {
+        item.insert(
+            "rds".to_owned(),
+            AttributeValue::S(signal_code(readiness.signal).to_owned()),
+        );
+        if let Some(ready_at) = readiness.ready_at {
+            item.insert("rdAt".to_owned(), AttributeValue::N(ready_at.millis().to_string()));
+        }
+    }
+    Ok(item)
 }
 
-/// Record attributes stored as epoch milliseconds (their stored names are in [`SHORT_NAMES`]).
-const TIMESTAMPS: [&str; 8] = [
+/// Record attributes stored as epoch milliseconds (their stored names are in [`SHORT_NAMES`], and
+/// `readyAt`'s in [`REPORT_NAMES`]).
+const TIMESTAMPS: [&str; 9] = [
+    "readyAt",
     "connectivityAt",
     "pullStartedAt",
     "pullStoppedAt",
@@ -132,11 +175,9 @@ fn record_name(name: &str) -> Option<&'static str> {
 /// The names to project for `attributes` (record names): each under both forms.
 pub fn projected_names(attributes: &[&'static str]) -> Vec<&'static str> {
     let mut names = attributes.to_vec();
-    names.extend(
-        attributes
-            .iter()
-            .filter_map(|attribute| translate(&SHORT_NAMES, attribute, true)),
-    );
+    names.extend(attributes.iter().filter_map(|attribute| {
+        translate(&SHORT_NAMES, attribute, true).or_else(|| translate(&REPORT_NAMES, attribute, true))
+    }));
     names
 }
 
@@ -243,6 +284,7 @@ pub fn record_form(item: Item) -> Item {
         match name.as_str() {
             "containers" => rename_containers(&mut value, false),
             "reportedContainers" => rename_list(&mut value, &PULLED_CONTAINER_NAMES, false),
+            "readySignal" => value = signal_name(value),
             _ => {}
         }
         record.insert(name, value);
@@ -288,7 +330,7 @@ fn rename_list(value: &mut AttributeValue, table: &[(&'static str, &'static str)
 
 /// (ledger key, stored code). Frozen: a stored code must mean the same metric for as long as records
 /// live, whatever later happens to the short names.
-const LEDGER_CODES: [(&str, &str); 17] = [
+const LEDGER_CODES: [(&str, &str); 21] = [
     ("TasksStarted", "S"),
     ("TasksStopped", "X"),
     ("TasksFailedToStart", "F"),
@@ -306,6 +348,12 @@ const LEDGER_CODES: [(&str, &str); 17] = [
     ("TimestampAnomalies/run", "!run"),
     ("TimestampAnomalies/shutdown", "!shut"),
     ("TimestampAnomalies/lifetime", "!life"),
+    // One letter, as the counts: with the report a record is within a few bytes of 1 KB.
+    ("TaskReadyTime", "R"),
+    ("WarmUpTime", "W"),
+    // Never in a ledger (anomalies of the phases to ready are not emitted), coded all the same.
+    ("TimestampAnomalies/ready", "!rdy"),
+    ("TimestampAnomalies/warmUp", "!warm"),
 ];
 
 /// A ledger key as stored (a key without a code, one a later version adds, is stored as it is).
@@ -384,6 +432,28 @@ mod tests {
             "version",
         ] {
             assert!(stored.contains_key(kept), "{kept} keeps its name");
+        }
+    }
+
+    #[test]
+    fn the_report_with_readiness_reads_back_onto_the_record() {
+        let ready_at = Timestamp::parse("2024-03-01T10:00:31.5Z").unwrap();
+        for signal in [ReadySignal::HealthCheck, ReadySignal::Url] {
+            let mut stored = stored_item(&stopped()).unwrap();
+            let readiness = Readiness {
+                signal,
+                ready_at: Some(ready_at),
+            };
+            stored.extend(report_item(Snapshotter::Soci, &[], Some(readiness)).unwrap());
+            // 2024-03-01T10:00:31Z = 1709287231 (date -u -d ... +%s), then the half second.
+            assert_eq!(stored["rdAt"], AttributeValue::N("1709287231500".into()));
+            let record: TaskRecord = serde_dynamo::from_item(record_form(stored)).unwrap();
+            assert_eq!(
+                (record.ready_signal, record.ready_at, record.snapshotter),
+                (Some(signal), Some(ready_at), Some(Snapshotter::Soci))
+            );
+            // 10:00:31.5 - 10:00:04.25 (startedAt)
+            assert_eq!(record.phase_seconds(timing_domain::timing::Phase::WarmUp), Some(27.25));
         }
     }
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use timing_domain::record::TaskRecord;
-use timing_domain::report::{PulledContainer, Snapshotter};
+use timing_domain::report::{PulledContainer, Readiness, Snapshotter};
 
 use crate::error::StoreError;
 use crate::expression::Expression;
@@ -39,16 +39,32 @@ pub enum ReportOutcome {
     Duplicate { stored: Snapshotter },
 }
 
+/// What one report brings to its task's item.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportWrite<'a> {
+    pub task_arn: &'a str,
+    pub snapshotter: Snapshotter,
+    pub containers: &'a [PulledContainer],
+    pub readiness: Option<Readiness>,
+    /// The TTL (epoch seconds) an item that holds only the report gets.
+    pub expires_at: i64,
+    pub write_id: &'a str,
+}
+
 /// The parts of the report's UpdateItem.
 pub fn report_update(
-    task_arn: &str,
-    snapshotter: Snapshotter,
-    containers: &[PulledContainer],
-    expires_at: i64,
-    write_id: &str,
+    report: &ReportWrite,
 ) -> Result<(HashMap<String, AttributeValue>, String, String, Expression), serde_dynamo::Error> {
+    let ReportWrite {
+        task_arn,
+        snapshotter,
+        containers,
+        readiness,
+        expires_at,
+        write_id,
+    } = *report;
     let mut expression = Expression::new();
-    for (name, value) in report_item(snapshotter, containers)? {
+    for (name, value) in report_item(snapshotter, containers, readiness)? {
         expression.set(&name, value);
     }
     expression.set(REPORT_WRITE_ID, AttributeValue::S(write_id.to_owned()));
@@ -81,17 +97,9 @@ fn record_of(item: HashMap<String, AttributeValue>) -> (Option<Box<TaskRecord>>,
 
 impl TaskStore {
     /// Adds the report to the task's item unless it has one (one round trip).
-    /// `expires_at`: the TTL (epoch seconds) an item that holds only the report gets.
-    pub async fn write_report(
-        &self,
-        task_arn: &str,
-        snapshotter: Snapshotter,
-        containers: &[PulledContainer],
-        expires_at: i64,
-        write_id: &str,
-    ) -> Result<ReportOutcome, StoreError> {
-        let (key, update, condition, expression) =
-            report_update(task_arn, snapshotter, containers, expires_at, write_id)?;
+    pub async fn write_report(&self, report: &ReportWrite<'_>) -> Result<ReportOutcome, StoreError> {
+        let write_id = report.write_id;
+        let (key, update, condition, expression) = report_update(report)?;
         match self.conditional_update(key, update, condition, expression).await? {
             Conditional::Applied(old) => {
                 let ledger_before = ledger_set(&old, METRICS_EMITTED);
@@ -133,6 +141,8 @@ impl TaskStore {
 mod tests {
     use super::*;
     use crate::items::ReportSeen;
+    use timing_domain::report::ReadySignal;
+    use timing_domain::timestamp::Timestamp;
 
     #[test]
     fn the_update_sets_the_report_once_and_keeps_the_ledger_it_found() {
@@ -148,13 +158,17 @@ mod tests {
                 excluded: true,
             },
         ];
-        let (key, update, condition, expression) = report_update(
-            "arn:aws:ecs:us-east-1:1:task/c/t",
-            Snapshotter::Soci,
-            &containers,
-            1_800_000_000,
-            "w1",
-        )
+        let (key, update, condition, expression) = report_update(&ReportWrite {
+            task_arn: "arn:aws:ecs:us-east-1:1:task/c/t",
+            snapshotter: Snapshotter::Soci,
+            containers: &containers,
+            readiness: Some(Readiness {
+                signal: ReadySignal::HealthCheck,
+                ready_at: Some(Timestamp::parse("2026-11-01T00:00:31.5Z").unwrap()),
+            }),
+            expires_at: 1_800_000_000,
+            write_id: "w1",
+        })
         .unwrap();
         assert_eq!(key[PARTITION_KEY].as_s().unwrap(), "arn:aws:ecs:us-east-1:1:task/c/t");
         assert_eq!(condition, "attribute_not_exists(#snapshotter)");
@@ -179,6 +193,13 @@ mod tests {
             "absent values are left out"
         );
         assert_eq!(sidecar["e"].as_bool(), Ok(&true));
+        assert_eq!(
+            expression.values[":rds"].as_s().unwrap(),
+            "h",
+            "healthCheck, as one letter"
+        );
+        // 2026-11-01T00:00:31.5Z: date -u -d 2026-11-01T00:00:31Z +%s = 1793491231, then the half second.
+        assert_eq!(expression.values[":rdAt"].as_n().unwrap(), "1793491231500");
         // Nothing a state change writes, but the expiry of an item that has none yet.
         for name in timing_domain::record::RECORD_ATTRIBUTES {
             let touched = expression.names.values().any(|n| n == name);
@@ -194,12 +215,14 @@ mod tests {
                 REPORT_LEDGER.to_owned(),
                 AttributeValue::Ss(vec![NOTHING_EMITTED.into(), "pull".into()]),
             ),
+            ("rdAt".to_owned(), AttributeValue::N("1793491231500".into())),
         ]);
         assert_eq!(
             report_seen(&item),
             Some(ReportSeen {
                 snapshotter: Snapshotter::Overlayfs,
                 ledger_at_report: BTreeSet::from(["ImagePullTime".to_owned()]),
+                ready_at: Some(Timestamp::parse("2026-11-01T00:00:31.500Z").unwrap()),
             })
         );
         assert_eq!(report_seen(&HashMap::new()), None);

@@ -12,10 +12,13 @@ use timing_domain::incoming::{Incoming, parse_incoming};
 use timing_domain::metrics::{DEFAULT_NAMESPACE, due_keys, emf_document, ledger_keys};
 use timing_domain::record::{TaskRecord, expiry};
 use timing_domain::report::{ImageReportEvent, Snapshotter};
-use timing_domain::snapshotter_metrics::{SnapshotterMetrics, due_after_report, due_after_state_change, is_fallback};
+use timing_domain::snapshotter_metrics::{
+    SnapshotterMetrics, due_after_report, due_after_state_change, emitted_keys, is_fallback, ready_due_after_report,
+    ready_due_after_state_change,
+};
 use timing_domain::timestamp::Timestamp;
 use timing_dynamodb::keys::DEFAULT_TABLE_NAME;
-use timing_dynamodb::report_store::ReportOutcome;
+use timing_dynamodb::report_store::{ReportOutcome, ReportWrite};
 use timing_dynamodb::task_store::WriteOutcome;
 use timing_dynamodb::{StoreError, TaskStore};
 
@@ -240,7 +243,7 @@ impl<S: MetricsSink> Handler<S> {
         let timestamp = event
             .time
             .map_or_else(|| chrono::Utc::now().timestamp_millis(), |time| time.timestamp_millis());
-        let record = TaskRecord::from_event(event, self.config.retention_days)?;
+        let mut record = TaskRecord::from_event(event, self.config.retention_days)?;
         let ledger = ledger_keys(&record);
         let respond = |outcome, metrics_emitted| Response {
             outcome,
@@ -259,10 +262,20 @@ impl<S: MetricsSink> Handler<S> {
                 report,
             } => {
                 let due = due_keys(&ledger, &previously_emitted);
+                // The phases to ready need the report's readyAt: this write emits those it made due that
+                // the report's write did not find (that write emitted them).
+                let ready_due = match &report {
+                    Some(report) => {
+                        record.ready_at = report.ready_at;
+                        ready_due_after_state_change(&due, &report.ledger_at_report)
+                    }
+                    None => Default::default(),
+                };
+                let emitted = emitted_keys(&record, &due, &ready_due);
                 if let Some(document) = emf_document(
                     &self.config.metrics_namespace,
                     &record,
-                    &due,
+                    &emitted,
                     timestamp,
                     self.config.slow_startup_seconds,
                 ) {
@@ -277,6 +290,7 @@ impl<S: MetricsSink> Handler<S> {
                         phases: due_after_state_change(&record, &due, &report.ledger_at_report),
                         count_task: false,
                         fallback: false,
+                        not_ready: false,
                     };
                     if let Some(line) = by_snapshotter.document(&self.config.metrics_namespace, timestamp) {
                         self.sink.emit(&line);
@@ -284,7 +298,7 @@ impl<S: MetricsSink> Handler<S> {
                 }
                 Response {
                     recovered_write: recovered,
-                    ..respond(Outcome::Written, due.into_iter().collect())
+                    ..respond(Outcome::Written, emitted.into_iter().collect())
                 }
             }
         })
@@ -301,13 +315,14 @@ impl<S: MetricsSink> Handler<S> {
         let expires_at = expiry(Timestamp::from_millis(timestamp), self.config.retention_days);
         let outcome = self
             .store
-            .write_report(
-                &report.task_arn,
+            .write_report(&ReportWrite {
+                task_arn: &report.task_arn,
                 snapshotter,
-                &report.pulled_containers(),
+                containers: &report.pulled_containers(),
+                readiness: report.readiness,
                 expires_at,
-                &new_write_id(),
-            )
+                write_id: &new_write_id(),
+            })
             .await?;
         let mut response = Response {
             outcome: Outcome::Duplicate,
@@ -328,6 +343,23 @@ impl<S: MetricsSink> Handler<S> {
                 if let Some(problem) = unreadable_record {
                     tracing::warn!(task_arn = %report.task_arn, %problem, "the record beside the report is unreadable; its phases by snapshotter are not emitted");
                 }
+                // The record as it is now: the report's readiness on the state changes' timestamps.
+                let record = record.map(|mut record| {
+                    record.ready_signal = report.readiness.map(|r| r.signal);
+                    record.ready_at = report.readiness.and_then(|r| r.ready_at);
+                    record
+                });
+                // The phases to ready whose start the state changes had brought: by family and revision.
+                if let Some(record) = &record {
+                    let ready = ready_due_after_report(&ledger_before);
+                    let emitted = emitted_keys(record, &ready, &ready);
+                    if let Some(document) =
+                        emf_document(&self.config.metrics_namespace, record, &emitted, timestamp, None)
+                    {
+                        self.sink.emit(&document.to_line());
+                    }
+                    response.metrics_emitted.extend(emitted);
+                }
                 // The record's identity where it exists; the report's (the same task) before it does.
                 let (cluster_name, family) = match &record {
                     Some(record) => (record.cluster_name.as_str(), record.family.as_str()),
@@ -344,11 +376,12 @@ impl<S: MetricsSink> Handler<S> {
                         .unwrap_or_default(),
                     count_task: true,
                     fallback: is_fallback(snapshotter, family, &self.config.lazy_loading_families),
+                    not_ready: report.readiness.is_some_and(|r| r.ready_at.is_none()),
                 };
                 if let Some(line) = metrics.document(&self.config.metrics_namespace, timestamp) {
                     self.sink.emit(&line);
                 }
-                response.metrics_emitted = metric_names(&metrics);
+                response.metrics_emitted.extend(metric_names(&metrics));
                 response.outcome = Outcome::Written;
                 response.recovered_write = recovered;
             }
@@ -369,6 +402,9 @@ fn metric_names(metrics: &SnapshotterMetrics) -> Vec<String> {
     }
     if metrics.fallback {
         names.push(timing_domain::snapshotter_metrics::LAZY_LOADING_FALLBACKS.to_owned());
+    }
+    if metrics.not_ready {
+        names.push(timing_domain::snapshotter_metrics::TASKS_NOT_READY.to_owned());
     }
     names
 }

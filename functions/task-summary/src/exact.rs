@@ -50,7 +50,8 @@ impl Accumulator {
         self.counts.started += u64::from(row.started_at.is_some());
         self.counts.stopped += u64::from(row.stopped_at.is_some());
         self.counts.failed_to_start += u64::from(row.failed_to_start);
-        self.counts.timestamp_anomalies += row.timestamp_anomalies.len() as u64;
+        self.counts.timestamp_anomalies += row.anomaly_count();
+        self.counts.not_ready += u64::from(row.not_ready());
         for (values, phase) in self.values.iter_mut().zip(phases) {
             if let Some(seconds) = row.phase_seconds(*phase) {
                 values.push(seconds);

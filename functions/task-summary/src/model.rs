@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Serialize, Serializer};
 use timing_domain::query::RecordQuery;
 use timing_domain::record::TaskRecord;
-use timing_domain::report::Snapshotter;
+use timing_domain::report::{ReadySignal, Snapshotter};
 use timing_domain::rollup::Counts;
 use timing_domain::stats::{Distribution, PValueMethod, describe};
 use timing_domain::timestamp::Timestamp;
@@ -303,6 +303,10 @@ pub struct PhaseSeconds {
     pub shutdown: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifetime: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_up: Option<f64>,
 }
 
 impl PhaseSeconds {
@@ -315,6 +319,8 @@ impl PhaseSeconds {
             Phase::Run => self.run,
             Phase::Shutdown => self.shutdown,
             Phase::Lifetime => self.lifetime,
+            Phase::Ready => self.ready,
+            Phase::WarmUp => self.warm_up,
         }
     }
 }
@@ -340,6 +346,12 @@ pub struct TaskRow {
     pub failed_to_start: bool,
     /// From the task's image report: `soci`, `overlayfs`, `mixed`, `unknown`, or `unreported`.
     pub snapshotter: &'static str,
+    /// When the task was ready, as its report says (absent: no report, no signal, or not ready in time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<Timestamp>,
+    /// What the report judged readiness by: `healthCheck` or `url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_signal: Option<ReadySignal>,
 }
 
 impl From<TaskRecord> for TaskRow {
@@ -353,7 +365,11 @@ impl From<TaskRecord> for TaskRow {
                 run: record.run_seconds,
                 shutdown: record.shutdown_seconds,
                 lifetime: record.lifetime_seconds,
+                ready: record.phase_seconds(Phase::Ready),
+                warm_up: record.phase_seconds(Phase::WarmUp),
             },
+            ready_at: record.ready_at,
+            ready_signal: record.ready_signal,
             task_id: record.task_id,
             family: record.family,
             revision: record.revision,

@@ -32,6 +32,7 @@ impl RollupAccumulator {
                 self.counts.stopped += counts.stopped;
                 self.counts.failed_to_start += counts.failed_to_start;
                 self.counts.timestamp_anomalies += counts.timestamp_anomalies;
+                self.counts.not_ready += counts.not_ready;
             }
             Delta::Phase(rollup) => {
                 if let Some(i) = phases.iter().position(|phase| phase.name() == item.slot) {

@@ -108,6 +108,7 @@ pub fn summary_table(answer: &SummaryAnswer) -> String {
         ("stopped", Right),
         ("failed to start", Right),
         ("timestamp anomalies", Right),
+        ("not ready", Right),
     ]);
     let rows: Vec<Vec<String>> = answer
         .groups
@@ -116,7 +117,15 @@ pub fn summary_table(answer: &SummaryAnswer) -> String {
             let c = group.counts;
             let mut row = key_cells(group);
             row.extend(
-                [c.tasks, c.started, c.stopped, c.failed_to_start, c.timestamp_anomalies].map(|n| n.to_string()),
+                [
+                    c.tasks,
+                    c.started,
+                    c.stopped,
+                    c.failed_to_start,
+                    c.timestamp_anomalies,
+                    c.not_ready,
+                ]
+                .map(|n| n.to_string()),
             );
             row
         })

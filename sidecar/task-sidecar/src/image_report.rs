@@ -77,6 +77,8 @@ pub fn image_report(body: &[u8], excluded: &[String]) -> Result<ImageReport, Met
         pull_stopped_at: timestamp(raw.pull_stopped_at, "PullStoppedAt")?,
         containers,
         excluded_containers: excluded.to_vec(),
+        // Set once known (`readiness`), after the wait for it.
+        readiness: None,
     };
     // What task-events would refuse is refused here, where it can be logged with the response.
     report.validate().map_err(|err| field("(report)", err.to_string()))?;

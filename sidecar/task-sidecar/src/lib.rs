@@ -1,6 +1,7 @@
 //! task-sidecar: a sidecar that reads the ECS Task Metadata endpoint v4 `ClockDrift` every interval,
 //! publishes it to CloudWatch, and answers the application beside it on demand; and, once per task,
-//! reports what each container was pulled with (`image_report`, `report_sender`).
+//! reports what each container was pulled with and, when something tells, when the task was ready
+//! (`image_report`, `readiness`, `ready_wait`, `report_sender`).
 
 pub mod buffer;
 pub mod check;
@@ -10,6 +11,8 @@ pub mod metrics;
 pub mod monitor;
 pub mod publisher;
 pub mod reader;
+pub mod readiness;
+pub mod ready_wait;
 pub mod report_sender;
 pub mod sample;
 pub mod server;

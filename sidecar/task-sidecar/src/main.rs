@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use hyper::Uri;
 use task_sidecar::buffer::Buffer;
 use task_sidecar::check::ask_monitor;
 use task_sidecar::metrics::{DEFAULT_NAMESPACE, DimensionPolicy, validate_namespace};
@@ -11,6 +12,7 @@ use task_sidecar::monitor::Monitor;
 use task_sidecar::parse_duration;
 use task_sidecar::publisher::Publisher;
 use task_sidecar::reader::{MetadataReader, ReaderConfig};
+use task_sidecar::readiness::parse_ready_url;
 use task_sidecar::report_sender::{ReportConfig, report_once};
 use task_sidecar::sample::{answer, error_answer};
 use task_sidecar::server::{ServerState, router};
@@ -46,9 +48,20 @@ struct ImageReportArgs {
     /// How long to wait for the containers to start before reporting what is known.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     report_wait: Duration,
-    /// How long to keep trying to send, in all.
+    /// How long to keep trying to send, in all, not counting the wait for readiness.
     #[arg(long, default_value = "15m", value_parser = parse_minutes)]
     report_deadline: Duration,
+    /// Readiness URL on the task's loopback (plain http): the task is ready at its first 2xx answer. Without
+    /// it, readiness is judged by the counted containers' health checks, if any.
+    #[arg(long, env = "READY_URL", value_parser = parse_ready_url)]
+    ready_url: Option<Uri>,
+    /// The bound on the wait for readiness, counted from the sidecar's start; the report is held back
+    /// until then at most, and says "not ready" after it.
+    #[arg(long, default_value = "10m", value_parser = parse_minutes)]
+    ready_wait: Duration,
+    /// Time between two looks at the readiness signal.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    ready_poll: Duration,
 }
 
 #[derive(Args)]
@@ -75,6 +88,9 @@ fn report_config(metadata: &MetadataArgs, args: &ImageReportArgs) -> ReportConfi
         wait: args.report_wait,
         deadline: args.report_deadline,
         request_timeout: metadata.timeout,
+        ready_url: args.ready_url.clone(),
+        ready_wait: args.ready_wait,
+        ready_poll: args.ready_poll,
     }
 }
 
@@ -171,18 +187,23 @@ async fn shutdown_signal() {
 
 async fn run(args: RunArgs) -> Result<(), String> {
     validate_namespace(&args.namespace)?;
+    let report_config = (!args.no_image_report).then(|| report_config(&args.metadata, &args.report));
+    if let Some(config) = &report_config {
+        config.validate()?;
+    }
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let publisher = Publisher::new(aws_sdk_cloudwatch::Client::new(&aws), args.namespace.clone());
     // The report runs beside the clock job, once; its failure is logged and never stops the clock job.
-    if !args.no_image_report {
+    // On SIGTERM `stop_report` cuts its waits short, and it is awaited within the final flush window.
+    let (stop_report, report_stop) = tokio::sync::watch::channel(false);
+    let report = report_config.map(|config| {
         let events = aws_sdk_eventbridge::Client::new(&aws);
-        let config = report_config(&args.metadata, &args.report);
         tokio::spawn(async move {
-            if let Err(problem) = report_once(&events, &config).await {
+            if let Err(problem) = report_once(&events, &config, report_stop).await {
                 tracing::error!(%problem, "image report not sent");
             }
-        });
-    }
+        })
+    });
     let monitor = Arc::new(Monitor::new(
         reader(&args.metadata)?,
         DimensionPolicy {
@@ -225,12 +246,24 @@ async fn run(args: RunArgs) -> Result<(), String> {
         _ = shutdown_signal() => tracing::info!("SIGTERM: flushing and stopping"),
     }
     let _ = stop_server.send(());
-    let mut buffer = monitor.buffer.lock().await;
-    match tokio::time::timeout(args.flush_timeout, publisher.flush(&mut buffer)).await {
-        Ok(Ok(sent)) => tracing::info!(sent, "final flush done"),
-        Ok(Err(err)) => tracing::error!(error = %err, "final flush failed; points lost"),
-        Err(_) => tracing::error!(buffered = buffer.len(), "final flush timed out; points lost"),
-    }
+    stop_report.send_replace(true);
+    // The metrics' last flush and the report (if still waiting or sending) share the flush window.
+    let flush = async {
+        let mut buffer = monitor.buffer.lock().await;
+        match tokio::time::timeout(args.flush_timeout, publisher.flush(&mut buffer)).await {
+            Ok(Ok(sent)) => tracing::info!(sent, "final flush done"),
+            Ok(Err(err)) => tracing::error!(error = %err, "final flush failed; points lost"),
+            Err(_) => tracing::error!(buffered = buffer.len(), "final flush timed out; points lost"),
+        }
+    };
+    let report = async {
+        if let Some(report) = report
+            && tokio::time::timeout(args.flush_timeout, report).await.is_err()
+        {
+            tracing::error!("image report not sent within --flush-timeout; lost");
+        }
+    };
+    tokio::join!(flush, report);
     let _ = server.await;
     Ok(())
 }
@@ -285,14 +318,28 @@ async fn main() -> ExitCode {
         },
         Command::Check(args) => check(args).await,
         Command::Report(args) => {
+            let config = report_config(&args.metadata, &args.report);
+            if let Err(message) = config.validate() {
+                tracing::error!(%message, "task-sidecar cannot start");
+                return ExitCode::from(2);
+            }
             let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let events = aws_sdk_eventbridge::Client::new(&aws);
-            match report_once(&events, &report_config(&args.metadata, &args.report)).await {
-                Ok(snapshotter) => {
-                    println!(
-                        "{}",
-                        serde_json::json!({"reported": true, "snapshotter": snapshotter.name()})
-                    );
+            // As PID 1 of its container, the one-shot must handle SIGTERM itself: the task is stopping,
+            // so the report goes at once with what is known, rather than be killed with it.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("SIGTERM: sending the report with what is known");
+                stop.send_replace(true);
+            });
+            match report_once(&events, &config, stopped).await {
+                Ok(report) => {
+                    let mut answer = serde_json::json!({"reported": true, "snapshotter": report.snapshotter().name()});
+                    if let Some(readiness) = report.readiness {
+                        answer["readiness"] = serde_json::to_value(readiness).unwrap_or_default();
+                    }
+                    println!("{answer}");
                     ExitCode::SUCCESS
                 }
                 Err(problem) => {

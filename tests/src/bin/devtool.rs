@@ -15,6 +15,7 @@ use task_timing_tests::local::{Error, create_rollup_table, create_tasks_table, d
 use timing_domain::query::RecordQuery;
 use timing_domain::report::Snapshotter;
 use timing_domain::timestamp::Timestamp;
+use timing_domain::timing::Phase;
 use timing_dynamodb::TaskStore;
 use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
 
@@ -69,6 +70,9 @@ fn write_demo_events(dir: &str, seed: u64) -> Result<(), Error> {
         .map(|t| {
             json!({"taskArn": t.truth.task_arn, "family": t.truth.family, "startupMillis": t.truth.startup(),
             "imagePullMillis": t.truth.image_pull,
+            // Readiness arrives with the report: no report, no phases to ready.
+            "warmUpMillis": t.report.as_ref().and(t.truth.phase_millis(Phase::WarmUp)),
+            "readyMillis": t.report.as_ref().and(t.truth.phase_millis(Phase::Ready)),
             "snapshotter": if t.report.is_some() { t.truth.snapshotter } else { "unreported" }})
         })
         .collect();
@@ -106,10 +110,20 @@ async fn report(dir: &str) -> Result<(), Error> {
     let truth: BTreeMap<&str, &Value> = truth.iter().filter_map(|t| Some((t["taskArn"].as_str()?, t))).collect();
     let families: BTreeSet<&str> = truth.values().filter_map(|t| t["family"].as_str()).collect();
     let store = TaskStore::new(dynamodb_from_env().await?, table_name());
-    let row = |cells: [&str; 9]| {
+    let row = |cells: [&str; 11]| {
         println!(
-            "| {:<32} | {:<13} | {:>3} | {:<24} | {:<24} | {:>9} | {:>10} | {:<11} | {:<25} |",
-            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7], cells[8]
+            "| {:<32} | {:<13} | {:>3} | {:<24} | {:<24} | {:>9} | {:>10} | {:>9} | {:>7} | {:<11} | {:<25} |",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            cells[5],
+            cells[6],
+            cells[7],
+            cells[8],
+            cells[9],
+            cells[10]
         )
     };
     row([
@@ -120,12 +134,14 @@ async fn report(dir: &str) -> Result<(), Error> {
         "startedAt",
         "startup s",
         "img pull s",
+        "warm-up s",
+        "ready s",
         "snapshotter",
         "stopCode",
     ]);
     println!(
-        "|{:-<34}|{:-<15}|{:->5}|{:-<26}|{:-<26}|{:->11}|{:->12}|{:-<13}|{:-<27}|",
-        "", "", ":", "", "", ":", ":", "", ""
+        "|{:-<34}|{:-<15}|{:->5}|{:-<26}|{:-<26}|{:->11}|{:->12}|{:->11}|{:->9}|{:-<13}|{:-<27}|",
+        "", "", ":", "", "", ":", ":", ":", ":", "", ""
     );
     let (mut checked, mut mismatches) = (0, Vec::new());
     for family in families {
@@ -150,6 +166,7 @@ async fn report(dir: &str) -> Result<(), Error> {
             let created = record.created_at.map_or_else(String::new, |t| t.to_string());
             let revision = record.revision.to_string();
             let (startup, pull) = (seconds(record.startup_seconds), seconds(record.image_pull_seconds));
+            let (warm_up, ready) = (record.phase_seconds(Phase::WarmUp), record.phase_seconds(Phase::Ready));
             row([
                 &record.task_id,
                 &record.family,
@@ -158,6 +175,8 @@ async fn report(dir: &str) -> Result<(), Error> {
                 &started,
                 &startup,
                 &pull,
+                &seconds(warm_up),
+                &seconds(ready),
                 Snapshotter::label(record.snapshotter),
                 record.stop_code.as_deref().unwrap_or("-"),
             ]);
@@ -165,6 +184,8 @@ async fn report(dir: &str) -> Result<(), Error> {
             checked += 1;
             if record.startup_seconds != expected_seconds(expected, "startupMillis")
                 || record.image_pull_seconds != expected_seconds(expected, "imagePullMillis")
+                || warm_up != expected_seconds(expected, "warmUpMillis")
+                || ready != expected_seconds(expected, "readyMillis")
                 || expected["snapshotter"].as_str() != Some(Snapshotter::label(record.snapshotter))
             {
                 mismatches.push(record.task_id.clone());
@@ -180,7 +201,7 @@ async fn report(dir: &str) -> Result<(), Error> {
         .into());
     }
     println!(
-        "\nAll {checked} records match the durations the generator sampled, to the millisecond, and the snapshotter its sidecar reported."
+        "\nAll {checked} records match the durations the generator sampled, to the millisecond (warm-up and ready included), and the snapshotter its sidecar reported."
     );
     Ok(())
 }

@@ -60,7 +60,11 @@ fn report_sizes(rng: &mut fastrand::Rng) -> Result<Vec<(String, usize)>, Error> 
         let codes: Vec<String> = keys.iter().map(|key| ledger_code(key)).collect();
         let mut item = with_bookkeeping(stored_item(&record)?, codes.clone());
         let before = item_bytes(&item);
-        item.extend(report_item(report.snapshotter(), &report.pulled_containers())?);
+        item.extend(report_item(
+            report.snapshotter(),
+            &report.pulled_containers(),
+            report.readiness,
+        )?);
         item.insert(REPORT_WRITE_ID.into(), AttributeValue::S("0123456789abcdef".into()));
         item.insert(REPORT_LEDGER.into(), AttributeValue::Ss(codes));
         largest = largest.max((item_bytes(&item), before));
