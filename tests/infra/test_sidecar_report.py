@@ -128,6 +128,7 @@ def test_a_lazy_loaded_task_is_reported_routed_and_merged(aws, sidecar, observed
     event = received(aws, observed, task_arn)
     assert (event["source"], event["detail-type"]) == ("ecs-task-timing.sidecar", "ECS Task Image Report")
     detail = event["detail"]
+    assert detail["schemaVersion"] == 2
     assert (detail["family"], detail["revision"], detail["excludedContainers"]) == ("checkout-soci", 14, ["task-sidecar"])
     assert [(c["name"], c["snapshotter"]) for c in detail["containers"]] == [("app", "soci"), ("task-sidecar", "overlayfs")]
     assert detail["containers"][0]["startedAt"] == "2026-11-20T10:00:21.512Z"

@@ -330,7 +330,7 @@ pub fn lifecycle(rng: &mut Rng, profile: &Profile, created_at_millis: i64) -> Li
         json!({"version": "0", "id": format!("{task_id}-report"), "detail-type": "ECS Task Image Report",
         "source": "ecs-task-timing.sidecar", "account": ACCOUNT, "time": iso(ready + 1_000 - ready.rem_euclid(1000)),
         "region": REGION, "resources": [task_arn], "detail": {
-            "schemaVersion": 1, "taskArn": task_arn,
+            "schemaVersion": 2, "taskArn": task_arn,
             "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", profile.cluster),
             "family": profile.family, "revision": profile.revision,
             "pullStartedAt": iso(pull_started), "pullStoppedAt": iso(pull_stopped),

@@ -14,8 +14,15 @@ use crate::timestamp::Timestamp;
 /// put events of this source (an `events:source` condition).
 pub const REPORT_SOURCE: &str = "ecs-task-timing.sidecar";
 pub const REPORT_DETAIL_TYPE: &str = "ECS Task Image Report";
-/// The detail's schema; a change that older task-events could misread gets a new number.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+/// The detail's schema; a change that older task-events could misread gets a new number. 2 added
+/// `readiness`: a task-events that knew only 1 refuses it (the report waits in the dead-letter queue)
+/// rather than drop the readiness, after which the condition would refuse the report for good.
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
+/// The schemas this task-events reads.
+pub const READABLE_SCHEMA_VERSIONS: std::ops::RangeInclusive<u32> = 1..=REPORT_SCHEMA_VERSION;
+/// How far after the report's own time (the envelope's, set when it was put) a readyAt may be: clocks
+/// differ a little, a readyAt far in the future is no readiness.
+pub const READY_AT_SLACK_MILLIS: i64 = 5 * 60 * 1000;
 /// ECS allows at most 10 containers per task definition; the bound keeps a record far below 400 KB.
 pub const MAX_REPORTED_CONTAINERS: usize = 10;
 
@@ -206,11 +213,11 @@ impl ImageReport {
             path: format!("detail.{path}"),
             message,
         };
-        if self.schema_version != REPORT_SCHEMA_VERSION {
+        if !READABLE_SCHEMA_VERSIONS.contains(&self.schema_version) {
             return Err(field(
                 "schemaVersion",
                 format!(
-                    "{} is not a schema this task-events reads (expected {REPORT_SCHEMA_VERSION})",
+                    "{} is not a schema this task-events reads (expected 1 to {REPORT_SCHEMA_VERSION})",
                     self.schema_version
                 ),
             ));
@@ -298,6 +305,14 @@ pub fn parse_report(json: &[u8]) -> Result<ImageReportEvent, EventError> {
         message: err.to_string(),
     })?;
     event.detail.validate()?;
+    if let (Some(ready_at), Some(time)) = (event.detail.readiness.and_then(|r| r.ready_at), event.time)
+        && ready_at.millis() > time.timestamp_millis() + READY_AT_SLACK_MILLIS
+    {
+        return Err(EventError::Report {
+            path: "detail.readiness.readyAt".into(),
+            message: format!("{ready_at} is more than 5 minutes after the report's time {time}"),
+        });
+    }
     Ok(event)
 }
 
@@ -402,8 +417,8 @@ mod tests {
                 .to_string()
         };
         type Edit<'a> = &'a dyn Fn(&mut Value);
-        let cases: [(Edit, &str); 10] = [
-            (&|e| e["detail"]["schemaVersion"] = json!(2), "detail.schemaVersion"),
+        let cases: [(Edit, &str); 11] = [
+            (&|e| e["detail"]["schemaVersion"] = json!(3), "detail.schemaVersion"),
             (&|e| e["detail"]["taskArn"] = json!("task/abc"), "taskArn"),
             (
                 &|e| e["detail"]["clusterArn"] = json!("arn:aws:ecs:us-east-1:111122223333:cluster/other"),
@@ -426,6 +441,11 @@ mod tests {
             ),
             (
                 &|e| e["detail"]["readiness"] = json!({"signal": "url", "readyAt": "2026-11-01T00:00:04Z"}),
+                "detail.readiness.readyAt",
+            ),
+            // The report was put at 00:00:20: 00:05:21 is more than 5 minutes after.
+            (
+                &|e| e["detail"]["readiness"] = json!({"signal": "url", "readyAt": "2026-11-01T00:05:21Z"}),
                 "detail.readiness.readyAt",
             ),
         ];

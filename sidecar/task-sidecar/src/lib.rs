@@ -27,9 +27,17 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         (text, 1.0)
     };
     match number.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(std::time::Duration::from_secs_f64(value * scale)),
+        Ok(value) if value.is_finite() && value >= 0.0 => at_most_a_day(value * scale, text),
         _ => Err(format!("{text:?} is not a duration (examples: 60, 60s, 500ms)")),
     }
+}
+
+/// No option of the sidecar means more than a day; a larger value would only overflow the clocks' sums.
+pub fn at_most_a_day(seconds: f64, text: &str) -> Result<std::time::Duration, String> {
+    if seconds > 86_400.0 {
+        return Err(format!("{text:?} is more than a day"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]
@@ -42,5 +50,6 @@ mod tests {
         assert_eq!(super::parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(super::parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(super::parse_duration("-1").is_err() && super::parse_duration("soon").is_err());
+        assert!(super::parse_duration("1e30").is_err() && super::parse_duration("86401s").is_err());
     }
 }

@@ -75,7 +75,7 @@ struct ReportArgs {
 /// `15m`, or any duration `parse_duration` takes.
 fn parse_minutes(text: &str) -> Result<Duration, String> {
     match text.strip_suffix('m').filter(|t| !t.ends_with('m')) {
-        Some(minutes) => parse_duration(minutes).map(|d| d * 60),
+        Some(minutes) => task_sidecar::at_most_a_day(parse_duration(minutes)?.as_secs_f64() * 60.0, text),
         None => parse_duration(text),
     }
 }
@@ -257,10 +257,12 @@ async fn run(args: RunArgs) -> Result<(), String> {
         }
     };
     let report = async {
-        if let Some(report) = report
-            && tokio::time::timeout(args.flush_timeout, report).await.is_err()
-        {
-            tracing::error!("image report not sent within --flush-timeout; lost");
+        if let Some(report) = report {
+            match tokio::time::timeout(args.flush_timeout, report).await {
+                Ok(Ok(())) => {}
+                Ok(Err(failed)) => tracing::error!(error = %failed, "image report task failed; report lost"),
+                Err(_) => tracing::error!("image report not sent within --flush-timeout; lost"),
+            }
         }
     };
     tokio::join!(flush, report);

@@ -76,6 +76,27 @@ pub async fn get(client: &HttpClient, uri: &Uri, timeout: Duration) -> Result<(S
         })?
 }
 
+/// GET `uri` for its status alone, `timeout` until the headers. The body is never read: a readiness URL's
+/// answer may be large and only its status counts, and the answer's time is its headers' arrival.
+pub async fn get_status(client: &HttpClient, uri: &Uri, timeout: Duration) -> Result<StatusCode, ReadError> {
+    let exchange = async {
+        client
+            .get(uri.clone())
+            .await
+            .map(|response| response.status())
+            .map_err(|err| ReadError::Http {
+                uri: uri.to_string(),
+                message: err.to_string(),
+            })
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| ReadError::Timeout {
+            uri: uri.to_string(),
+            timeout_ms: timeout.as_millis(),
+        })?
+}
+
 #[derive(Clone)]
 pub struct MetadataReader {
     client: HttpClient,

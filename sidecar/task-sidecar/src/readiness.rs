@@ -75,21 +75,21 @@ pub fn judge_health(task_body: &[u8], excluded: &[String]) -> Result<Timestamp, 
 }
 
 /// Sets the report's readiness. A readyAt before the task's pullStartedAt is not this task's (task-events
-/// refuses it): it is dropped, so the report still goes, and the reason is returned for the log.
+/// refuses it): the readiness is dropped (no readiness, not "not ready": never a guess), the report still
+/// goes, and the reason is returned for the log.
 pub fn attach(report: &mut ImageReport, readiness: Option<Readiness>) -> Option<String> {
-    let mut problem = None;
-    report.readiness = readiness.map(|mut readiness| {
-        if let (Some(ready_at), Some(pulled)) = (readiness.ready_at, report.pull_started_at)
-            && ready_at < pulled
-        {
-            problem = Some(format!(
-                "readyAt {ready_at} is before pullStartedAt {pulled}; not reported"
-            ));
-            readiness.ready_at = None;
-        }
-        readiness
-    });
-    problem
+    if let Some((ready_at, pulled)) = readiness
+        .and_then(|r| r.ready_at)
+        .zip(report.pull_started_at)
+        .filter(|(ready_at, pulled)| ready_at < pulled)
+    {
+        report.readiness = None;
+        return Some(format!(
+            "readyAt {ready_at} is before pullStartedAt {pulled}; readiness not reported"
+        ));
+    }
+    report.readiness = readiness;
+    None
 }
 
 /// `--ready-url`: plain http with a host (the task's loopback, e.g. `http://127.0.0.1:8080/health`).
@@ -199,10 +199,10 @@ mod tests {
         assert_eq!(attach(&mut report, Some(ready(at("2026-11-20T10:00:48.123Z")))), None);
         assert_eq!(report.readiness, Some(ready(at("2026-11-20T10:00:48.123Z"))));
         assert!(report.validate().is_ok());
-        // Before PullStartedAt (10:00:11.204): kept as not ready, so the report still validates.
+        // Before PullStartedAt (10:00:11.204): no readiness at all, so the report still validates.
         let problem = attach(&mut report, Some(ready(at("2026-11-20T10:00:11.203Z")))).unwrap();
         assert!(problem.contains("before pullStartedAt"), "{problem}");
-        assert_eq!(report.readiness, Some(ready(None)));
+        assert_eq!(report.readiness, None);
         assert!(report.validate().is_ok());
         assert_eq!(attach(&mut report, None), None);
         assert_eq!(report.readiness, None);

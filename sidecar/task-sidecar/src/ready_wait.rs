@@ -12,7 +12,7 @@ use timing_domain::timestamp::Timestamp;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::reader::{HttpClient, get};
+use crate::reader::{HttpClient, get, get_status};
 use crate::readiness::judge_health;
 
 /// Where and how often to look.
@@ -39,10 +39,10 @@ pub async fn stopping(stop: &mut watch::Receiver<bool>) {
 /// One look at the signal: the ready time, or why not yet.
 async fn look(poll: &Poll<'_>, signal: ReadySignal, body: Option<Bytes>) -> Result<Timestamp, String> {
     match (signal, poll.ready_url) {
-        (ReadySignal::Url, Some(url)) => match get(poll.http, url, poll.request_timeout).await {
-            // Stamped when the answer arrived.
-            Ok((status, _)) if status.is_success() => Ok(Timestamp::from_millis(chrono::Utc::now().timestamp_millis())),
-            Ok((status, _)) => Err(format!("{url} answered HTTP {status}")),
+        (ReadySignal::Url, Some(url)) => match get_status(poll.http, url, poll.request_timeout).await {
+            // Stamped when the answer's headers arrived.
+            Ok(status) if status.is_success() => Ok(Timestamp::from_millis(chrono::Utc::now().timestamp_millis())),
+            Ok(status) => Err(format!("{url} answered HTTP {status}")),
             Err(err) => Err(err.to_string()),
         },
         (ReadySignal::Url, None) => Err("no readiness URL".into()),
