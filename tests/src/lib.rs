@@ -7,6 +7,7 @@ pub mod generator;
 pub mod harness;
 pub mod invariants;
 pub mod local;
+pub mod log_group;
 pub mod procfs;
 pub mod replay;
 pub mod runtime_api;
