@@ -7,7 +7,7 @@ STACK_NAME ?= ecs-task-timing
 PARAMS ?=
 ARCH ?= arm64
 
-.PHONY: demo test unit-test integration-test local-up local-down bench loadtest soak fuzz build lint fmt clean deploy destroy
+.PHONY: demo test unit-test integration-test local-up local-down bench loadtest soak fuzz build lint fmt clean deploy destroy replay
 
 ## demo: local emulator, generated event stream through task-events, the stream through task-rollups, then per-task table, compare and summaries from task-summary.
 demo:
@@ -53,6 +53,11 @@ build:
 ##   make deploy [STACK_NAME=ecs-task-timing] [PARAMS="Clusters=prod,batch StartupP90AlarmSeconds=45"] [ARCH=x86_64]
 deploy:
 	ARCH=$(ARCH) tools/deploy.sh deploy $(STACK_NAME) $(PARAMS)
+
+## replay: the event archive's events of [FROM, TO) replayed into the stack's rule, so task-events (docs/history.md).
+##   make replay FROM=2026-11-20T09:00:00Z TO=2026-11-20T12:00:00Z [STACK_NAME=ecs-task-timing]
+replay:
+	tools/deploy.sh replay $(STACK_NAME) --from "$(FROM)" --to "$(TO)"
 
 ## destroy: the functions and the stack; the tables stay unless DELETE_TABLES=1.
 destroy:

@@ -4,6 +4,7 @@
 #
 #   tools/deploy.sh deploy STACK [Name=Value ...]    build arm64 bootstraps, then tools/deploy.py deploy
 #   tools/deploy.sh destroy STACK [--delete-tables]
+#   tools/deploy.sh replay STACK --from T --to T     the archive's events of [T, T) into the rule (tools/replay.py)
 #
 # ARCH=x86_64 builds x86_64 bootstraps instead (for machines without the aarch64 target).
 set -euo pipefail
@@ -41,8 +42,12 @@ case "$command" in
   destroy)
     python tools/deploy.py "$@"
     ;;
+  replay)
+    shift
+    python tools/replay.py "$@"
+    ;;
   *)
-    echo "usage: tools/deploy.sh deploy STACK [Name=Value ...] | destroy STACK [--delete-tables]" >&2
+    echo "usage: tools/deploy.sh deploy STACK [Name=Value ...] | destroy STACK [--delete-tables] | replay STACK --from T --to T" >&2
     exit 2
     ;;
 esac

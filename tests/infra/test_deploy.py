@@ -22,7 +22,7 @@ OUTPUT_KEYS = {
     "RuleName", "RuleArn", "TaskEventsFunctionName", "TaskSummaryFunctionName", "TaskEventsRoleArn", "TaskSummaryRoleArn",
     "TaskEventsLogGroupName", "TaskSummaryLogGroupName", "ClockMonitorPolicyArn", "DashboardName", "MetricsNamespace",
     "RetentionDays", "SlowStartupSeconds", "TaskRollupsFunctionName", "TaskRollupsRoleArn", "TaskRollupsLogGroupName",
-    "TasksStreamArn", "StreamFailureQueueUrl", "LazyLoadingFamilies",
+    "TasksStreamArn", "StreamFailureQueueUrl", "LazyLoadingFamilies", "ArchiveArn",
 }
 
 
