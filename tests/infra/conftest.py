@@ -2,6 +2,7 @@
 
 Run by `make test` (tools/test.sh) inside tools/stack.sh, which exports AWS_ENDPOINT_URL and friends.
 """
+import json
 import os
 import subprocess
 import time
@@ -57,3 +58,12 @@ def make(*args):
     result = subprocess.run(["make", "-s", *args], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, f"make {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def invoke_task_events(event):
+    """task-events under the local stack's `cargo lambda watch`, as EventBridge would invoke it: its answer."""
+    answer = subprocess.run(["cargo", "lambda", "invoke", "task-events", "--invoke-address", "127.0.0.1",
+                             "--invoke-port", os.environ["LAMBDA_INVOKE_PORT"], "--data-ascii", json.dumps(event)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 0, answer.stderr
+    return json.loads(answer.stdout)

@@ -7,14 +7,12 @@ but every archived event is replayed) and Destination.FilterArns (kept, but ever
 replay); archiving delay (moto archives at once; EventBridge takes minutes). The request tools/replay.py sends
 (window, the rule as the only FilterArn) is checked as moto keeps it."""
 import json
-import os
-import subprocess
 import time
 import uuid
 
 import pytest
 
-from conftest import ROOT, create_stack, make, unique
+from conftest import ROOT, create_stack, invoke_task_events, make, unique
 
 FIXTURES = ROOT / "fixtures" / "events"
 
@@ -94,10 +92,3 @@ def test_a_replay_brings_the_archived_events_back_to_the_rule_and_task_events_ke
     again = invoke_task_events(replayed[0])
     assert (again["outcome"], again["metricsEmitted"]) == ("duplicate", [])
 
-
-def invoke_task_events(event):
-    answer = subprocess.run(["cargo", "lambda", "invoke", "task-events", "--invoke-address", "127.0.0.1",
-                             "--invoke-port", os.environ["LAMBDA_INVOKE_PORT"], "--data-ascii", json.dumps(event)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert answer.returncode == 0, answer.stderr
-    return json.loads(answer.stdout)

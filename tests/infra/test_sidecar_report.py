@@ -17,7 +17,7 @@ from datetime import datetime
 
 import pytest
 
-from conftest import ROOT, create_stack, unique
+from conftest import ROOT, create_stack, invoke_task_events, unique
 
 METADATA = ROOT / "fixtures" / "task-metadata"
 
@@ -104,13 +104,6 @@ def received(aws, queue_url, task_arn):
                 return event
     raise AssertionError(f"no report of {task_arn} reached the rule's target")
 
-
-def invoke_task_events(event):
-    answer = subprocess.run(["cargo", "lambda", "invoke", "task-events", "--invoke-address", "127.0.0.1",
-                             "--invoke-port", os.environ["LAMBDA_INVOKE_PORT"], "--data-ascii", json.dumps(event)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert answer.returncode == 0, answer.stderr
-    return json.loads(answer.stdout)
 
 
 def test_a_lazy_loaded_task_is_reported_routed_and_merged(aws, sidecar, observed):

@@ -112,15 +112,8 @@ pub fn all_started(report: &ImageReport) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_fixture as fixture;
     use timing_domain::report::Snapshotter;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/../../fixtures/task-metadata/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
 
     #[test]
     fn each_container_as_the_metadata_says_and_the_task_from_its_counted_containers() {

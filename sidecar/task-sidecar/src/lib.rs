@@ -40,6 +40,13 @@ pub fn at_most_a_day(seconds: f64, text: &str) -> Result<std::time::Duration, St
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
+/// A metadata response of the project's own (`fixtures/task-metadata/`), for the unit tests.
+#[cfg(test)]
+pub(crate) fn test_fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/../../fixtures/task-metadata/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

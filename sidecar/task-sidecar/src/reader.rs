@@ -56,18 +56,19 @@ pub fn http_client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-/// GET `uri`, with `timeout` on the whole exchange (headers and body).
-pub async fn get(client: &HttpClient, uri: &Uri, timeout: Duration) -> Result<(StatusCode, Bytes), ReadError> {
-    let failed = |err: &dyn std::fmt::Display| ReadError::Http {
+fn failed(uri: &Uri, err: &dyn std::fmt::Display) -> ReadError {
+    ReadError::Http {
         uri: uri.to_string(),
         message: err.to_string(),
-    };
-    let exchange = async {
-        let response = client.get(uri.clone()).await.map_err(|err| failed(&err))?;
-        let status = response.status();
-        let body = response.into_body().collect().await.map_err(|err| failed(&err))?;
-        Ok((status, body.to_bytes()))
-    };
+    }
+}
+
+/// `exchange` (a request to `uri`), given up after `timeout`.
+async fn within<T>(
+    uri: &Uri,
+    timeout: Duration,
+    exchange: impl Future<Output = Result<T, ReadError>>,
+) -> Result<T, ReadError> {
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| ReadError::Timeout {
@@ -76,25 +77,25 @@ pub async fn get(client: &HttpClient, uri: &Uri, timeout: Duration) -> Result<(S
         })?
 }
 
+/// GET `uri`, with `timeout` on the whole exchange (headers and body).
+pub async fn get(client: &HttpClient, uri: &Uri, timeout: Duration) -> Result<(StatusCode, Bytes), ReadError> {
+    within(uri, timeout, async {
+        let response = client.get(uri.clone()).await.map_err(|err| failed(uri, &err))?;
+        let status = response.status();
+        let body = response.into_body().collect().await.map_err(|err| failed(uri, &err))?;
+        Ok((status, body.to_bytes()))
+    })
+    .await
+}
+
 /// GET `uri` for its status alone, `timeout` until the headers. The body is never read: a readiness URL's
 /// answer may be large and only its status counts, and the answer's time is its headers' arrival.
 pub async fn get_status(client: &HttpClient, uri: &Uri, timeout: Duration) -> Result<StatusCode, ReadError> {
-    let exchange = async {
-        client
-            .get(uri.clone())
-            .await
-            .map(|response| response.status())
-            .map_err(|err| ReadError::Http {
-                uri: uri.to_string(),
-                message: err.to_string(),
-            })
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| ReadError::Timeout {
-            uri: uri.to_string(),
-            timeout_ms: timeout.as_millis(),
-        })?
+    within(uri, timeout, async {
+        let response = client.get(uri.clone()).await.map_err(|err| failed(uri, &err))?;
+        Ok(response.status())
+    })
+    .await
 }
 
 #[derive(Clone)]

@@ -106,15 +106,8 @@ pub fn parse_ready_url(text: &str) -> Result<Uri, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_fixture as fixture;
     use serde_json::json;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/../../fixtures/task-metadata/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
 
     fn sidecar() -> Vec<String> {
         vec!["task-sidecar".into()]
