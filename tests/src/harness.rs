@@ -99,6 +99,7 @@ impl TestStack {
     /// A task-summary handler reading this stack's table, with the given limits and page size.
     pub fn summary(&self, limits: Limits, query_page_size: Option<i32>) -> task_summary::Handler {
         let config = task_summary::Config {
+            metrics_namespace: timing_domain::metrics::DEFAULT_NAMESPACE.to_owned(),
             table_name: self.table.clone(),
             rollup_table_name: self.rollup_table.clone(),
             limits,

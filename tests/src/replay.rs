@@ -270,6 +270,12 @@ pub async fn scan_rollups(
         .send();
     while let Some(item) = pages.next().await {
         let item = item?;
+        // The family index (one item per day) is not a rollup.
+        if item.get("family").and_then(|f| f.as_s().ok()).map(String::as_str)
+            == Some(timing_dynamodb::family_index::FAMILY_INDEX_PARTITION)
+        {
+            continue;
+        }
         let sort_key = match item.get("periodSeries") {
             Some(AttributeValue::S(key)) => key.clone(),
             _ => return Err("a rollup item without periodSeries".into()),

@@ -15,6 +15,14 @@ pub const LAUNCH_TYPES: [&str; 4] = ["FARGATE", "EC2", "EXTERNAL", "MANAGED_INST
 const MILLIS_PER_HOUR: i64 = 3_600_000;
 pub const DEFAULT_WINDOW_HOURS: i64 = 24;
 pub const DEFAULT_TASKS_LIMIT: usize = 50;
+/// The regression watch looks back a week by default: long enough that the revision before the newest
+/// still has its tasks in the window for days after a deploy.
+pub const REGRESSIONS_WINDOW_DAYS: i64 = 7;
+/// Start-up values each revision needs before the test is run (documented in docs/regressions.md).
+pub const DEFAULT_MIN_TASKS: u64 = 20;
+pub const MIN_TASKS_RANGE: std::ops::RangeInclusive<u64> = 5..=100_000;
+/// How much longer the newest revision's p50 must be, on top of significance, to be called a regression.
+pub const DEFAULT_MIN_CHANGE: f64 = 0.10;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -121,11 +129,26 @@ pub struct TasksQuery {
     pub fingerprint: String,
 }
 
+/// Every family's newest revision against the one before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegressionsQuery {
+    /// None: every family the family index lists for the window's days.
+    pub family: Option<String>,
+    /// The window and the filters each family's read applies; its `family` is set per family.
+    pub filters: RecordQuery,
+    pub min_tasks: u64,
+    /// A share: 0.10 is "p50 at least 10 % longer".
+    pub min_change: f64,
+    /// Print a `StartupRegression` EMF document per family (the hourly schedule sets it).
+    pub publish: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Query {
     Summary(SummaryQuery),
     Compare(CompareQuery),
     Tasks(TasksQuery),
+    Regressions(RegressionsQuery),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +178,9 @@ struct RawRequest {
     next_token: Option<String>,
     format: Option<String>,
     exact: Option<bool>,
+    min_tasks: Option<u64>,
+    min_change: Option<f64>,
+    publish: Option<bool>,
 }
 
 const FILTER_FIELDS: [&str; 7] = [
@@ -186,6 +212,9 @@ impl RawRequest {
             ("nextToken", self.next_token.is_some()),
             ("format", self.format.is_some()),
             ("exact", self.exact.is_some()),
+            ("minTasks", self.min_tasks.is_some()),
+            ("minChange", self.min_change.is_some()),
+            ("publish", self.publish.is_some()),
         ];
         flags
             .into_iter()
@@ -299,12 +328,18 @@ pub fn parse_request(payload: &[u8], limits: &Limits, now: Timestamp, key: &Toke
             raw.allow_only("query \"tasks\"", &with(&["limit", "nextToken"], true))?;
             Query::Tasks(tasks(&raw, limits, now, key)?)
         }
+        Some("regressions") => {
+            let mut allowed = with(&["minTasks", "minChange", "publish"], true);
+            allowed.retain(|field| *field != "revisions");
+            raw.allow_only("query \"regressions\" (it picks the revisions)", &allowed)?;
+            Query::Regressions(regressions(&raw, limits, now)?)
+        }
         Some(other) => {
             return invalid(format!(
-                "query: expected \"summary\", \"compare\" or \"tasks\", got {other:?}"
+                "query: expected \"summary\", \"compare\", \"tasks\" or \"regressions\", got {other:?}"
             ));
         }
-        None => return invalid("query: required (\"summary\", \"compare\" or \"tasks\")"),
+        None => return invalid("query: required (\"summary\", \"compare\", \"tasks\" or \"regressions\")"),
     };
     Ok(Request { query, format })
 }
@@ -354,23 +389,73 @@ fn tasks(raw: &RawRequest, limits: &Limits, now: Timestamp, key: &TokenKey) -> R
     })
 }
 
-fn filters(raw: &RawRequest, prefix: &str, limits: &Limits, now: Timestamp) -> Result<RecordQuery, RequestError> {
-    let family = match raw.family.as_deref() {
-        None => return invalid(format!("{prefix}family: required (a task definition family)")),
-        Some("") => return invalid(format!("{prefix}family: must not be empty")),
-        Some(family)
+fn regressions(raw: &RawRequest, limits: &Limits, now: Timestamp) -> Result<RegressionsQuery, RequestError> {
+    let min_tasks = match raw.min_tasks {
+        None => DEFAULT_MIN_TASKS,
+        Some(n) if MIN_TASKS_RANGE.contains(&n) => n,
+        Some(n) => {
+            return invalid(format!(
+                "minTasks: must be from {} to {} (start-up values each revision needs), got {n}",
+                MIN_TASKS_RANGE.start(),
+                MIN_TASKS_RANGE.end()
+            ));
+        }
+    };
+    let min_change = match raw.min_change {
+        None => DEFAULT_MIN_CHANGE,
+        Some(share) if (0.0..=10.0).contains(&share) => share,
+        Some(share) => {
+            return invalid(format!(
+                "minChange: a share from 0 to 10 (0.1 is \"p50 at least 10 % longer\"), got {share}"
+            ));
+        }
+    };
+    let window = REGRESSIONS_WINDOW_DAYS * 24 * MILLIS_PER_HOUR;
+    let family = raw.family.as_deref().map(|name| family_name(name, "")).transpose()?;
+    Ok(RegressionsQuery {
+        filters: filters_of(raw, "", limits, now, family.clone().unwrap_or_default(), window)?,
+        family,
+        min_tasks,
+        min_change,
+        publish: raw.publish.unwrap_or(false),
+    })
+}
+
+fn family_name(family: &str, prefix: &str) -> Result<String, RequestError> {
+    match family {
+        "" => invalid(format!("{prefix}family: must not be empty")),
+        family
             if family.len() > 255
                 || !family
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
         {
-            return invalid(format!(
+            invalid(format!(
                 "{prefix}family: a task definition family is 1 to 255 letters, digits, hyphens and underscores, got {:?}",
                 family.chars().take(80).collect::<String>()
-            ));
+            ))
         }
-        Some(family) => family.to_owned(),
+        family => Ok(family.to_owned()),
+    }
+}
+
+fn filters(raw: &RawRequest, prefix: &str, limits: &Limits, now: Timestamp) -> Result<RecordQuery, RequestError> {
+    let family = match raw.family.as_deref() {
+        None => return invalid(format!("{prefix}family: required (a task definition family)")),
+        Some(family) => family_name(family, prefix)?,
     };
+    filters_of(raw, prefix, limits, now, family, DEFAULT_WINDOW_HOURS * MILLIS_PER_HOUR)
+}
+
+/// The filters other than the family; `default_window` (ms) is how far back a window without `from` reaches.
+fn filters_of(
+    raw: &RawRequest,
+    prefix: &str,
+    limits: &Limits,
+    now: Timestamp,
+    family: String,
+    default_window: i64,
+) -> Result<RecordQuery, RequestError> {
     let cluster = match raw.cluster.as_deref() {
         None => None,
         Some("") => {
@@ -436,7 +521,7 @@ fn filters(raw: &RawRequest, prefix: &str, limits: &Limits, now: Timestamp) -> R
             .map(|text| Timestamp::parse(text).map_err(|err| RequestError(format!("{prefix}{field}: {err}"))))
             .transpose()
     };
-    let window = DEFAULT_WINDOW_HOURS * MILLIS_PER_HOUR;
+    let window = default_window;
     let (from, to) = match (timestamp("from", &raw.from)?, timestamp("to", &raw.to)?) {
         (Some(from), Some(to)) => (from, to),
         (Some(from), None) => (from, now),

@@ -81,7 +81,7 @@ fn every_bad_request_gets_a_specific_message() {
         (json!({"family": "web"}), "query: required"),
         (
             json!({"query": "average", "family": "web"}),
-            "query: expected \"summary\", \"compare\" or \"tasks\", got \"average\"",
+            "query: expected \"summary\", \"compare\", \"tasks\" or \"regressions\", got \"average\"",
         ),
         (json!({"query": "summary", "famly": "web"}), "unknown field `famly`"),
         (json!({"query": "summary"}), "family: required"),
@@ -299,4 +299,42 @@ fn the_whole_payload_is_judged_not_its_first_value() {
     );
     padded.truncate(64 * 1024);
     assert_eq!(raw(&padded), Ok(()));
+}
+
+#[test]
+fn regressions_look_back_a_week_over_every_family_unless_told() {
+    let Query::Regressions(all) = parse(&json!({"query": "regressions"})).unwrap() else {
+        panic!("not a regressions query")
+    };
+    assert_eq!((all.family, all.min_tasks, all.min_change, all.publish), (None, 20, 0.10, false));
+    assert_eq!(all.filters.to, now());
+    assert_eq!(all.filters.to.millis() - all.filters.from.millis(), 7 * 86_400_000);
+    let Query::Regressions(one) = parse(&json!({"query": "regressions", "family": "web", "cluster": "prod",
+        "minTasks": 50, "minChange": 0, "publish": true, "from": "2026-11-20T00:00:00Z"}))
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!((one.family.as_deref(), one.filters.family.as_str()), (Some("web"), "web"));
+    assert_eq!((one.min_tasks, one.min_change, one.publish), (50, 0.0, true));
+    assert_eq!(one.filters.cluster.as_deref(), Some("prod"));
+    for (request, message) in [
+        (
+            json!({"query": "regressions", "revisions": [3]}),
+            "field `revisions` does not apply to query \"regressions\" (it picks the revisions)",
+        ),
+        (
+            json!({"query": "regressions", "minTasks": 4}),
+            "minTasks: must be from 5 to 100000 (start-up values each revision needs), got 4",
+        ),
+        (
+            json!({"query": "regressions", "minChange": -0.1}),
+            "minChange: a share from 0 to 10 (0.1 is \"p50 at least 10 % longer\"), got -0.1",
+        ),
+        (json!({"query": "regressions", "family": "a b"}), "family: a task definition family"),
+        (json!({"query": "summary", "family": "web", "publish": true}), "field `publish` does not apply"),
+        (json!({"query": "regressions", "format": "svg"}), "format: \"svg\" draws a comparison"),
+    ] {
+        let got = refusal(request);
+        assert!(got.starts_with(message), "{got}");
+    }
 }

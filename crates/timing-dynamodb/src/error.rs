@@ -85,6 +85,13 @@ pub struct ReadCount {
 }
 
 impl ReadCount {
+    /// Adds another read of the same answer.
+    pub fn add(&mut self, other: &ReadCount) {
+        self.items_read += other.items_read;
+        self.items_matched += other.items_matched;
+        self.query_calls += other.query_calls;
+    }
+
     /// Counts one Query call and the items it evaluated; refuses once more than `max_rows` were read.
     pub(crate) fn count_call(&mut self, scanned: i32, max_rows: u64, family: &str) -> Result<(), StoreError> {
         self.query_calls += 1;

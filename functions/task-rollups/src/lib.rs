@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use lambda_runtime::Diagnostic;
 use timing_domain::rollup::RollupKey;
 use timing_domain::stream::{Removal, StreamChange, item_changes};
+use timing_dynamodb::family_index::families_by_day;
 use timing_dynamodb::items::image_from_item;
 use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
 use timing_dynamodb::stream_store::{Applied, BatchChanges, Contribution, padded_sequence};
@@ -249,6 +250,26 @@ impl Handler {
         for (index, err) in &plan.unreadable {
             tracing::error!(error = %err, "stream record not applied");
             first_failed = Some(first_failed.map_or(*index, |first| first.min(*index)));
+        }
+        // The day's family index first: an item that fails is retried from its first record, and the
+        // index update is an idempotent set ADD, so a retry of the batch costs nothing twice.
+        let days = families_by_day(plan.changes.iter().map(|(key, contributions)| {
+            let retention = contributions
+                .iter()
+                .map(|contribution| contribution.change.retention_seconds)
+                .max()
+                .flatten();
+            (key, retention)
+        }));
+        for (day, (families, retention)) in &days {
+            if let Err(err) = self.store.add_to_family_index(*day, families, *retention).await {
+                report.failed_items += 1;
+                tracing::error!(
+                    error = timing_dynamodb::error::error_chain(&err),
+                    "family index not updated; the batch will be retried"
+                );
+                first_failed = Some(0);
+            }
         }
         // Items are independent (each has its own guard), so a batch of many series does not wait for
         // its updates one after another; within an item, runs stay in order (`apply_contributions`).

@@ -3,11 +3,13 @@
 
 pub mod exact;
 pub mod model;
+pub mod regressions;
 pub mod rollups;
 pub mod svg;
 pub mod table;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
@@ -16,6 +18,7 @@ use timing_domain::request;
 use timing_domain::rollup::COUNTS_SLOT;
 use timing_domain::timestamp::Timestamp;
 use timing_domain::timing::Phase;
+use timing_domain::metrics::DEFAULT_NAMESPACE;
 use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
 use timing_dynamodb::{ReadCount, StoreError, TaskStore};
 
@@ -24,9 +27,10 @@ use model::{
     CompareAnswer, GroupSummary, KeyPart, METHOD, Precision, QueryKind, ROLLUP_METHOD, ROLLUP_PERCENTILES, Side,
     Source, SummaryAnswer, TasksAnswer,
 };
+use regressions::{RegressionsAnswer, SIGNIFICANCE, Settings, WATCHED_PHASES, judge_family, regression_emf};
 use rollups::{RollupAccumulator, RollupGroups, rollup_compare_phase, rollup_group_key, rollup_phase_stats};
 use timing_domain::request::{
-    CompareQuery, Format, Limits, Query, RequestError, SummaryQuery, TasksQuery, parse_request,
+    CompareQuery, Format, Limits, Query, RegressionsQuery, RequestError, SummaryQuery, TasksQuery, parse_request,
 };
 use timing_domain::rollup::Counts;
 use timing_domain::token::{PageToken, TokenKey};
@@ -40,6 +44,8 @@ pub struct Config {
     pub query_page_size: Option<i32>,
     /// None: a random key per process (tokens then only work on the instance that issued them).
     pub token_key: Option<TokenKey>,
+    /// Where `"publish": true` puts `StartupRegression` (task-events' METRICS_NAMESPACE).
+    pub metrics_namespace: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -64,7 +70,8 @@ fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
 }
 
 impl Config {
-    /// Reads TABLE_NAME, ROLLUP_TABLE_NAME, MAX_WINDOW_DAYS, MAX_ROWS, MAX_TASKS_LIMIT, QUERY_PAGE_SIZE and TOKEN_SECRET.
+    /// Reads TABLE_NAME, ROLLUP_TABLE_NAME, MAX_WINDOW_DAYS, MAX_ROWS, MAX_TASKS_LIMIT, QUERY_PAGE_SIZE,
+    /// TOKEN_SECRET and METRICS_NAMESPACE.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let defaults = Limits::default();
         let limits = Limits {
@@ -80,7 +87,14 @@ impl Config {
             .map(|secret| TokenKey::from_secret(&secret))
             .transpose()
             .map_err(ConfigError)?;
+        let metrics_namespace = lookup("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        if metrics_namespace.is_empty() || metrics_namespace.starts_with("AWS/") {
+            return Err(ConfigError(format!(
+                "METRICS_NAMESPACE must be non-empty and outside AWS/, got {metrics_namespace:?}"
+            )));
+        }
         Ok(Config {
+            metrics_namespace,
             table_name: lookup("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned()),
             rollup_table_name: lookup("ROLLUP_TABLE_NAME").unwrap_or_else(|| DEFAULT_ROLLUP_TABLE_NAME.to_owned()),
             limits,
@@ -127,10 +141,14 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
+/// Where published EMF documents go: stdout in Lambda (CloudWatch Logs extracts the metrics).
+pub type MetricsSink = Arc<dyn Fn(&str) + Send + Sync>;
+
 pub struct Handler {
     store: TaskStore,
     config: Config,
     token_key: TokenKey,
+    metrics_sink: MetricsSink,
 }
 
 impl Handler {
@@ -139,6 +157,19 @@ impl Handler {
             store,
             config,
             token_key,
+            metrics_sink: Arc::new(|line: &str| {
+                // One line per document: CloudWatch Logs reads EMF from single log events.
+                use std::io::Write;
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            }),
+        }
+    }
+
+    /// Sends published documents to `sink` instead of stdout (tests).
+    pub fn with_metrics_sink(self, sink: MetricsSink) -> Handler {
+        Handler {
+            metrics_sink: sink,
+            ..self
         }
     }
 
@@ -177,6 +208,20 @@ impl Handler {
                             .map_err(HandlerError::Drawing)?,
                     }),
                     _ => Answer::Compare(Box::new(answer)),
+                }
+            }
+            Query::Regressions(query) => {
+                let answer = Box::pin(self.regressions(query, now)).await?;
+                tracing::info!(
+                    query = "regressions",
+                    families = answer.families.len(),
+                    startup_regressions = answer.startup_regressions.len(),
+                    items_read = answer.read.items_read,
+                    "answered"
+                );
+                match table {
+                    true => Answer::table(table::regressions_table(&answer), None),
+                    false => Answer::Regressions(Box::new(answer)),
                 }
             }
             Query::Tasks(query) => {
@@ -394,6 +439,78 @@ impl Handler {
         Ok((answer, distributions))
     }
 
+    /// Every family's newest revision against the one before, from the rollups; with `publish`, one
+    /// `StartupRegression` EMF document per family judged.
+    async fn regressions(&self, query: RegressionsQuery, now: Timestamp) -> Result<RegressionsAnswer, HandlerError> {
+        let max_rows = self.config.limits.max_rows;
+        let mut read = ReadCount::default();
+        let families = match &query.family {
+            Some(family) => BTreeSet::from([family.clone()]),
+            None => {
+                self.store
+                    .families_between(query.filters.from, query.filters.to, max_rows, &mut read)
+                    .await?
+            }
+        };
+        let settings = Settings {
+            min_tasks: query.min_tasks,
+            min_change: query.min_change,
+        };
+        let mut judged = Vec::with_capacity(families.len());
+        for family in families {
+            let filters = RecordQuery {
+                family,
+                ..query.filters.clone()
+            };
+            let remaining = max_rows.saturating_sub(read.items_read);
+            let (_, groups, family_read) = self
+                .read_rollup_groups(&filters, &WATCHED_PHASES, &[request::GroupBy::Revision], remaining)
+                .await?;
+            read.add(&family_read);
+            let revisions: BTreeMap<u32, RollupAccumulator> = groups
+                .into_iter()
+                .filter_map(|(key, side)| match key.first() {
+                    Some(KeyPart::Number(revision)) => Some((*revision, side)),
+                    _ => None,
+                })
+                .collect();
+            // A family the index lists whose tasks the filters leave out has nothing to judge.
+            if !revisions.is_empty() {
+                judged.push(judge_family(&filters.family, &revisions, settings));
+            }
+        }
+        let published = query.publish.then(|| {
+            for family in &judged {
+                (self.metrics_sink)(&regression_emf(&self.config.metrics_namespace, family, now.millis()));
+            }
+            judged.len()
+        });
+        let (from, to) = query.filters.hour_window();
+        Ok(RegressionsAnswer {
+            query: QueryKind::Regressions,
+            from,
+            to,
+            family: query.family,
+            cluster: query.filters.cluster,
+            launch_type: query.filters.launch_type,
+            snapshotter: query.filters.snapshotter,
+            significance: SIGNIFICANCE,
+            min_tasks: query.min_tasks,
+            min_change: query.min_change,
+            method: regressions::METHOD,
+            source: Source::Rollups,
+            precision: Precision(Source::Rollups),
+            startup_regressions: judged
+                .iter()
+                .filter(|family| family.startup_regression)
+                .map(|family| family.family.clone())
+                .collect(),
+            published,
+            read,
+            families: judged,
+        })
+    }
+
     async fn tasks(&self, query: TasksQuery) -> Result<TasksAnswer, HandlerError> {
         let page = self
             .store
@@ -430,6 +547,7 @@ pub enum Answer {
     Summary(SummaryAnswer),
     Compare(Box<CompareAnswer>),
     Tasks(TasksAnswer),
+    Regressions(Box<RegressionsAnswer>),
     Table(TableAnswer),
     Svg(SvgAnswer),
 }

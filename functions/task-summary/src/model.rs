@@ -21,6 +21,7 @@ pub enum QueryKind {
     Summary,
     Compare,
     Tasks,
+    Regressions,
 }
 
 /// Where the figures came from: every record in the window, or the hourly and daily rollups.

@@ -89,7 +89,7 @@ pub fn rollup_phase_stats(phase: Phase, rollup: &PhaseRollup) -> PhaseStats {
     }
 }
 
-fn brief(rollup: &PhaseRollup) -> Brief {
+pub fn brief(rollup: &PhaseRollup) -> Brief {
     Brief {
         count: rollup.count as usize,
         mean: seconds(rollup.mean_millis()),

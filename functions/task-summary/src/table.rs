@@ -6,6 +6,7 @@ use timing_domain::timing::Phase;
 use timing_dynamodb::ReadCount;
 
 use crate::model::{CompareAnswer, GroupSummary, Source, SummaryAnswer, TasksAnswer, format_p};
+use crate::regressions::{RegressionsAnswer, Verdict};
 
 #[derive(Clone, Copy)]
 enum Align {
@@ -223,6 +224,84 @@ pub fn compare_table(answer: &CompareAnswer) -> String {
             ("p (Mann–Whitney)", Right),
             ("P(cand shorter)", Right),
             ("95% CI of Δ median", Right),
+            ("verdict", Left),
+        ],
+        &rows,
+    );
+    text
+}
+
+pub fn regressions_table(answer: &RegressionsAnswer) -> String {
+    let mut scope: Vec<String> = [
+        answer.family.as_ref().map(|f| format!("family {f}")),
+        answer.cluster.as_ref().map(|c| format!("cluster {c}")),
+        answer.launch_type.as_ref().map(|l| format!("launch type {l}")),
+        answer.snapshotter.as_ref().map(|s| format!("snapshotter {s}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if scope.is_empty() {
+        scope.push("every family".to_owned());
+    }
+    let flagged = match answer.startup_regressions.as_slice() {
+        [] => "none".to_owned(),
+        families => families.join(", "),
+    };
+    let mut text = format!(
+        "Regressions: {}, createdAt in [{}, {}) ({}). Newest revision against the one before; a regression is p < {} \
+         (Mann-Whitney, two-sided), newest slower, p50 at least {:.0} % longer, at least {} values a side.\n\
+         Start-up regressions: {flagged}.\n\n",
+        scope.join(", "),
+        answer.from,
+        answer.to,
+        describe_read(&answer.read, answer.source),
+        answer.significance,
+        answer.min_change * 100.0,
+        answer.min_tasks,
+    );
+    let arrow = |base: Option<f64>, cand: Option<f64>| format!("{} → {}", seconds(base), seconds(cand));
+    let percent = |change: Option<f64>| change.map_or_else(|| "-".to_owned(), |c| format!("{:+.1} %", c * 100.0));
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for family in &answer.families {
+        let (Some(base), Some(cand)) = (family.baseline, family.candidate) else {
+            let mut row = vec![family.family.clone(), "-".into()];
+            row.extend(std::iter::repeat_n("-".to_owned(), 7));
+            row.push(family.summary.clone());
+            rows.push(row);
+            continue;
+        };
+        for phase in &family.phases {
+            rows.push(vec![
+                family.family.clone(),
+                format!("{} → {}", base.revision, cand.revision),
+                phase.phase.to_owned(),
+                format!("{} / {}", phase.baseline.count, phase.candidate.count),
+                arrow(phase.baseline.p50, phase.candidate.p50),
+                percent(phase.p50_change),
+                arrow(phase.baseline.p90, phase.candidate.p90),
+                phase.mann_whitney_p.map_or_else(|| "-".to_owned(), format_p),
+                phase
+                    .probability_candidate_longer
+                    .map_or_else(|| "-".to_owned(), |p| format!("{p:.3}")),
+                match phase.verdict {
+                    Verdict::Regression => "REGRESSION".to_owned(),
+                    other => other.text().to_owned(),
+                },
+            ]);
+        }
+    }
+    text += &markdown(
+        &[
+            ("family", Left),
+            ("revisions", Left),
+            ("phase", Left),
+            ("n (base / new)", Right),
+            ("p50 base → new", Right),
+            ("p50 change", Right),
+            ("p90 base → new", Right),
+            ("p", Right),
+            ("P(new longer)", Right),
             ("verdict", Left),
         ],
         &rows,

@@ -168,6 +168,7 @@ async fn main() -> Result<(), Error> {
             started.elapsed().as_secs_f64()
         );
         let config = task_summary::Config {
+            metrics_namespace: timing_domain::metrics::DEFAULT_NAMESPACE.to_owned(),
             table_name: table.clone(),
             rollup_table_name: rollup_table.clone(),
             limits: Limits::default(),

@@ -56,6 +56,7 @@ async fn main() -> Result<(), Error> {
         load(&client, &table, tasks, now).await?;
         let load_time = started.elapsed();
         let config = task_summary::Config {
+            metrics_namespace: timing_domain::metrics::DEFAULT_NAMESPACE.to_owned(),
             table_name: table.clone(),
             rollup_table_name: format!("{table}-rollups"),
             limits: Limits::default(),
