@@ -7,7 +7,7 @@ STACK_NAME ?= ecs-task-timing
 PARAMS ?=
 ARCH ?= arm64
 
-.PHONY: demo test unit-test integration-test local-up local-down bench loadtest soak fuzz build lint fmt clean deploy destroy replay
+.PHONY: demo test unit-test integration-test local-up local-down bench loadtest soak fuzz calibrate build lint fmt clean deploy destroy replay
 
 ## demo: local emulator, generated event stream through task-events, the stream through task-rollups, then per-task table, compare and summaries from task-summary.
 demo:
@@ -40,6 +40,10 @@ loadtest:
 ## soak: the fault-injected randomized replay at size (20 sequences of 40 tasks) -> docs/reliability.md figures.
 soak:
 	REPLAY_SEQUENCES=$${REPLAY_SEQUENCES:-20} REPLAY_TASKS=$${REPLAY_TASKS:-40} $(STACK) run cargo test -p task-timing-tests --test reliability randomized -- --nocapture
+
+## calibrate: the regression watch's false-alarm rate and power over 10,000 seeds, no services (about 4 minutes) -> docs/regressions.md.
+calibrate:
+	cargo run --release -q -p task-timing-tests --bin regression_calibration $(SEEDS)
 
 ## fuzz: cargo fuzz (installed into .tools) on the event and summary request parsers, FUZZ_SECONDS each (300).
 fuzz:

@@ -13,14 +13,18 @@ devtool=target/debug/devtool
 log_start=$(($(wc -l <.local/watch.log 2>/dev/null || echo 0) + 1))
 declare -A outcomes=()
 documents=0
-for event in "$dir"/events/*.json; do
-  answer=$(cargo lambda invoke task-events --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" \
-    --data-file "$event" 2>&1) || { echo "invocation failed for $event: $answer" >&2; exit 1; }
-  outcome=$(sed -n 's/.*"outcome":"\([a-z]*\)".*/\1/p' <<<"$answer")
-  outcomes[$outcome]=$((${outcomes[$outcome]:-0} + 1))
-  # A written event emits one EMF document when it made metrics known: its answer lists them.
-  grep -q '"metricsEmitted":\["' <<<"$answer" && documents=$((documents + 1))
-done
+send() { # every event file of a directory, in order, through task-events
+  local event answer outcome
+  for event in "$1"/*.json; do
+    answer=$(cargo lambda invoke task-events --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" \
+      --data-file "$event" 2>&1) || { echo "invocation failed for $event: $answer" >&2; exit 1; }
+    outcome=$(sed -n 's/.*"outcome":"\([a-z]*\)".*/\1/p' <<<"$answer")
+    outcomes[$outcome]=$((${outcomes[$outcome]:-0} + 1))
+    # A written event emits one EMF document when it made metrics known: its answer lists them.
+    if grep -q '"metricsEmitted":\["' <<<"$answer"; then documents=$((documents + 1)); fi
+  done
+}
+send "$dir/events"
 echo "task-events answered: ${outcomes[written]:-0} written, ${outcomes[duplicate]:-0} duplicate, ${outcomes[stale]:-0} stale."
 echo "EMF documents emitted: $documents, each metric once per task (the function's stdout is in .local/watch.log)."
 # The stream poller of the local stack feeds task-rollups as the writes happen; this drains what is left,
@@ -58,3 +62,25 @@ for family in checkout checkout-soci; do
   ask "Summary of $family by family and revision, last 24 h (from the rollups)" \
     "{\"query\":\"summary\",\"family\":\"$family\",\"groupBy\":[\"family\",\"revision\"],\"format\":\"table\"}"
 done
+
+# A release: checkout:15 ships with a larger image. The regression watch (task-summary's `regressions` query,
+# which the stack's hourly schedule runs) judges every family's newest revision against the one before.
+echo
+"$devtool" release-events "$dir/release"
+outcomes=()
+send "$dir/release"
+echo "task-events answered: ${outcomes[written]:-0} written, ${outcomes[duplicate]:-0} duplicate, ${outcomes[stale]:-0} stale."
+target/debug/stream_poller drain
+ask "Did the new revision start slower? Every family's newest revision against the one before, last 7 days (from the rollups)" \
+  '{"query":"regressions","format":"table"}'
+# The hourly schedule's request: the same judgement, published as StartupRegression (EMF on stdout).
+regressions_start=$(($(wc -l <.local/watch.log) + 1))
+cargo lambda invoke task-summary --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_INVOKE_PORT" \
+  --data-ascii '{"query":"regressions","publish":true}' >/dev/null
+echo
+echo "Published by the schedule's request {\"query\":\"regressions\",\"publish\":true} (StartupRegression by TaskFamily; the alarm fires on any 1):"
+tail -n +"$regressions_start" .local/watch.log | grep '"StartupRegression"' \
+  | python -c 'import json, sys
+for line in sys.stdin:
+    document = json.loads(line[line.index("{"):])
+    print("  %s: %s  (%s)" % (document["TaskFamily"], document["StartupRegression"], document["summary"]))'

@@ -119,7 +119,7 @@ def environments(out, lambda_client):
                             SLOW_STARTUP_SECONDS=out["SlowStartupSeconds"],
                             # cargo lambda refuses an empty value: none listed, none set.
                             **({"LAZY_LOADING_FAMILIES": lazy_loading_families} if lazy_loading_families else {})),
-        "task-summary": dict(tables, TOKEN_SECRET=secret or secrets.token_urlsafe(48)),
+        "task-summary": dict(tables, METRICS_NAMESPACE=out["MetricsNamespace"], TOKEN_SECRET=secret or secrets.token_urlsafe(48)),
         "task-rollups": dict(tables),
     }
 

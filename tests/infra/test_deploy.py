@@ -66,6 +66,15 @@ def test_first_deploy_creates_everything_and_wires_the_rule_last(aws, deployed):
     [statement] = json.loads(aws("lambda").get_policy(FunctionName=out["TaskEventsFunctionName"])["Policy"])["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "lambda:InvokeFunction"
     assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == out["RuleArn"]
+    # The regression watch: hourly, task-summary with the published regressions query, invoked by that rule only.
+    watch = events.describe_rule(Name=f"{deployed}-regression-watch")
+    assert watch["ScheduleExpression"] == "rate(1 hour)"
+    [target] = events.list_targets_by_rule(Rule=watch["Name"])["Targets"]
+    summary_arn = aws("lambda").get_function(FunctionName=out["TaskSummaryFunctionName"])["Configuration"]["FunctionArn"]
+    assert target["Arn"] == summary_arn and json.loads(target["Input"]) == {"query": "regressions", "publish": True}
+    [statement] = json.loads(aws("lambda").get_policy(FunctionName=out["TaskSummaryFunctionName"])["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "lambda:InvokeFunction"
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == watch["Arn"]
 
 
 def test_the_stream_feeds_task_rollups(aws, deployed):
@@ -90,8 +99,10 @@ def test_functions_have_their_role_environment_logs_and_failure_destination(aws,
             "LAZY_LOADING_FAMILIES": "checkout-soci"}),
         "task-rollups": (128, 60, out["TaskRollupsRoleArn"], out["TaskRollupsLogGroupName"], {
             "TABLE_NAME": out["TasksTableName"], "ROLLUP_TABLE_NAME": out["RollupTableName"]}),
+        # METRICS_NAMESPACE: where the regression watch publishes StartupRegression, task-events' namespace.
         "task-summary": (512, 60, out["TaskSummaryRoleArn"], out["TaskSummaryLogGroupName"], {
-            "TABLE_NAME": out["TasksTableName"], "ROLLUP_TABLE_NAME": out["RollupTableName"]}),
+            "TABLE_NAME": out["TasksTableName"], "ROLLUP_TABLE_NAME": out["RollupTableName"],
+            "METRICS_NAMESPACE": "ECS/TaskTiming"}),
     }
     for binary, (memory, timeout, role, log_group, environment) in expected.items():
         config = lambda_client.get_function_configuration(FunctionName=f"{deployed}-{binary}")
@@ -136,7 +147,8 @@ def test_tables_queue_logs_dashboard_and_roles(aws, deployed, template):
                    "ClusterName,TaskFamily,TaskRevision", f"alarm:{deployed}-startup-p90", "IteratorAge",
                    f"{deployed}-task-rollups", f"alarm:{deployed}-rollups-behind", f"alarm:{deployed}-stream-failures",
                    "ClusterName,TaskFamily,Snapshotter", "TasksBySnapshotter", "LazyLoadingFallbacks",
-                   f"alarm:{deployed}-lazy-loading-fallback", "WarmUpTime", "TaskReadyTime"]:
+                   f"alarm:{deployed}-lazy-loading-fallback", "WarmUpTime", "TaskReadyTime",
+                   "SELECT MAX(StartupRegression)", f"alarm:{deployed}-startup-regression"]:
         assert needed in text, needed
 
     iam = aws("iam")
@@ -170,6 +182,7 @@ def test_second_deploy_updates_in_place_and_keeps_what_was_not_given(aws, deploy
     for pattern in json.loads(aws("events").describe_rule(Name=out["RuleName"])["EventPattern"])["$or"]:
         assert {"suffix": ":cluster/shop-prod"} in pattern["detail"]["clusterArn"]  # Clusters kept
     assert len(aws("events").list_targets_by_rule(Rule=out["RuleName"])["Targets"]) == 1
+    assert len(aws("events").list_targets_by_rule(Rule=f"{deployed}-regression-watch")["Targets"]) == 1
     groups = aws("logs").describe_log_groups(logGroupNamePrefix=out["TaskEventsLogGroupName"])["logGroups"]
     assert groups[0]["retentionInDays"] == 7
 
@@ -195,7 +208,7 @@ def test_template_alarms_cover_startup_dead_letters_errors_and_clocks(template):
     alarms = resources_of(template, "AWS::CloudWatch::Alarm")
     assert set(alarms) == {"StartupP90Alarm", "DeadLetterAlarm", "TaskEventsErrorsAlarm", "TaskSummaryErrorsAlarm",
                            "ClockErrorBoundAlarm", "ClockNotSynchronizedAlarm", "RollupStreamIteratorAgeAlarm",
-                           "StreamFailureAlarm", "LazyLoadingFallbackAlarm"}
+                           "StreamFailureAlarm", "LazyLoadingFallbackAlarm", "StartupRegressionAlarm"}
     # The fallback alarm: any LazyLoadingFallbacks (task-events counts only the listed families' tasks).
     fallback = alarms["LazyLoadingFallbackAlarm"]
     assert fallback["Condition"] == "HasLazyLoadingFamilies"

@@ -374,21 +374,16 @@ pub fn rename_task(task: &mut Lifecycle, new_id: &str) {
     task.truth.task_arn = renamed;
 }
 
-/// The demo's stream: tasks of both profiles spread over the hour before `now_millis`, delivered in
+/// The demo's stream: `count` tasks of each profile spread over the hour before `now_millis`, delivered in
 /// time order except that every fourth task's RUNNING event arrives after its STOPPED event, and every
 /// fifth event arrives twice. Image reports: every sixth task's arrives before its first state change,
 /// the next one's twice, and one in six never comes (its `report` is then None).
-pub fn demo_stream(
-    seed: u64,
-    profiles: &[Profile],
-    tasks_per_profile: usize,
-    now_millis: i64,
-) -> (Vec<Lifecycle>, Vec<Value>) {
+pub fn demo_stream(seed: u64, profiles: &[(Profile, usize)], now_millis: i64) -> (Vec<Lifecycle>, Vec<Value>) {
     let mut rng = Rng::with_seed(seed);
-    let mut ids = Rng::with_seed(now_millis.unsigned_abs());
+    let mut ids = Rng::with_seed(now_millis.unsigned_abs() ^ seed.rotate_left(32));
     let mut tasks = Vec::new();
-    for profile in profiles {
-        for _ in 0..tasks_per_profile {
+    for (profile, count) in profiles {
+        for _ in 0..*count {
             // Created 50 to 100 minutes ago, with short runs so that every task has stopped by now.
             let created = now_millis - rng.i64(3_000_000..6_000_000);
             let profile = Profile {
@@ -398,7 +393,8 @@ pub fn demo_stream(
                 ..profile.clone()
             };
             let mut task = lifecycle(&mut rng, &profile, created);
-            // Durations follow the seed; ids follow the clock, so a second demo on a running stack adds new tasks.
+            // Durations follow the seed; ids follow the clock (and the seed), so a second demo on a running
+            // stack adds new tasks.
             rename_task(&mut task, &format!("{:016x}{:016x}", ids.u64(..), ids.u64(..)));
             tasks.push(task);
         }

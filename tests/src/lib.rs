@@ -1,6 +1,7 @@
 //! Test and demo tooling for ecs-task-timing (not shipped): the event-stream generator, the local
 //! stack helpers, and the integration tests under tests/.
 
+pub mod calibration;
 pub mod clock;
 pub mod faults;
 pub mod generator;

@@ -104,31 +104,65 @@ async fn the_newest_revision_is_judged_against_the_one_before_and_only_a_slower_
         .map(|f| f["family"].as_str().unwrap())
         .collect();
     assert_eq!(families, ["checkout", "payments", "search"]);
-    let family = |name: &str| answer["families"].as_array().unwrap().iter().find(|f| f["family"] == name).unwrap().clone();
+    let family = |name: &str| {
+        answer["families"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["family"] == name)
+            .unwrap()
+            .clone()
+    };
 
     let checkout = family("checkout");
-    assert_eq!((&checkout["baseline"]["revision"], &checkout["candidate"]["revision"]), (&json!(9), &json!(15)));
+    assert_eq!(
+        (&checkout["baseline"]["revision"], &checkout["candidate"]["revision"]),
+        (&json!(9), &json!(15))
+    );
     let startup = &checkout["phases"][0];
-    assert_eq!((&startup["phase"], &startup["verdict"]), (&json!("startup"), &json!("regression")));
+    assert_eq!(
+        (&startup["phase"], &startup["verdict"]),
+        (&json!("startup"), &json!("regression"))
+    );
     // The counts are the generator's tasks that started; the p is close to the test on their exact values
     // (the rollups only know each value to its 2 %-wide bucket).
-    let (base, cand) = (startups(&lifecycles, "checkout", 9), startups(&lifecycles, "checkout", 15));
+    let (base, cand) = (
+        startups(&lifecycles, "checkout", 9),
+        startups(&lifecycles, "checkout", 15),
+    );
     assert_eq!(
-        (startup["baseline"]["count"].as_u64(), startup["candidate"]["count"].as_u64()),
+        (
+            startup["baseline"]["count"].as_u64(),
+            startup["candidate"]["count"].as_u64()
+        ),
         (Some(base.len() as u64), Some(cand.len() as u64))
     );
     let exact = mann_whitney_u(&cand, &base).unwrap();
     let p = startup["mannWhitneyP"].as_f64().unwrap();
-    assert!(p < 0.01 && (p.ln() - exact.p_value.ln()).abs() < 1.0, "{p} vs exact {}", exact.p_value);
+    assert!(
+        p < 0.01 && (p.ln() - exact.p_value.ln()).abs() < 1.0,
+        "{p} vs exact {}",
+        exact.p_value
+    );
     let effect = startup["probabilityCandidateLonger"].as_f64().unwrap();
-    assert!((effect - exact.probability_of_superiority).abs() < 0.02, "{effect} vs {}", exact.probability_of_superiority);
+    assert!(
+        (effect - exact.probability_of_superiority).abs() < 0.02,
+        "{effect} vs {}",
+        exact.probability_of_superiority
+    );
     assert_eq!(checkout["phases"][1]["verdict"], "regression");
 
     let payments = family("payments");
     assert_eq!(payments["startupRegression"], false);
-    let (base, cand) = (startups(&lifecycles, "payments", 3), startups(&lifecycles, "payments", 4));
+    let (base, cand) = (
+        startups(&lifecycles, "payments", 3),
+        startups(&lifecycles, "payments", 4),
+    );
     let exact = mann_whitney_u(&cand, &base).unwrap();
-    assert_eq!(payments["phases"][0]["verdict"] == "noSignificantChange", exact.p_value >= 0.01);
+    assert_eq!(
+        payments["phases"][0]["verdict"] == "noSignificantChange",
+        exact.p_value >= 0.01
+    );
     assert_eq!(
         family("search")["summary"],
         "only revision 2 ran in the window: nothing to compare it with"
@@ -146,12 +180,19 @@ async fn the_newest_revision_is_judged_against_the_one_before_and_only_a_slower_
         .iter()
         .map(|d| {
             validate_emf(d).unwrap();
-            (d["TaskFamily"].as_str().unwrap().to_owned(), d["StartupRegression"].as_u64().unwrap())
+            (
+                d["TaskFamily"].as_str().unwrap().to_owned(),
+                d["StartupRegression"].as_u64().unwrap(),
+            )
         })
         .collect();
     assert_eq!(
         flags,
-        [("checkout".to_owned(), 1), ("payments".to_owned(), 0), ("search".to_owned(), 0)]
+        [
+            ("checkout".to_owned(), 1),
+            ("payments".to_owned(), 0),
+            ("search".to_owned(), 0)
+        ]
     );
 
     // Inventory's day, by itself: found through the index, nothing published without "publish".

@@ -190,9 +190,7 @@ pub fn mann_whitney_binned<B: Ord + Copy>(first: &[(B, u64)], second: &[(B, u64)
     for (bin, count) in second {
         pooled.entry(*bin).or_default().1 += count;
     }
-    let (n1, n2) = pooled
-        .values()
-        .fold((0u64, 0u64), |(a, b), (x, y)| (a + x, b + y));
+    let (n1, n2) = pooled.values().fold((0u64, 0u64), |(a, b), (x, y)| (a + x, b + y));
     if n1 == 0 || n2 == 0 {
         return None;
     }
@@ -326,7 +324,11 @@ mod tests {
         let b = [2.0, 3.0, 4.0, 4.0, 5.0, 5.0, 6.0, 6.0, 7.0, 8.0, 11.0, 12.0, 12.0, 13.0];
         let binned = mann_whitney_binned(&bins(&a), &bins(&b)).unwrap();
         assert_eq!(binned.u, 58.5);
-        assert!(close(binned.p_value, 0.118_817_528_318_402_64, 1e-12), "{}", binned.p_value);
+        assert!(
+            close(binned.p_value, 0.118_817_528_318_402_64, 1e-12),
+            "{}",
+            binned.p_value
+        );
         assert!(close(binned.probability_of_superiority, 58.5 / (13.0 * 14.0), 1e-12));
         // Counts instead of repeated entries: the same test.
         let counted = mann_whitney_binned(&[(3u64, 3), (1, 1), (2, 2)], &[(3, 1), (4, 2)]).unwrap();

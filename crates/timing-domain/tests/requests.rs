@@ -306,7 +306,10 @@ fn regressions_look_back_a_week_over_every_family_unless_told() {
     let Query::Regressions(all) = parse(&json!({"query": "regressions"})).unwrap() else {
         panic!("not a regressions query")
     };
-    assert_eq!((all.family, all.min_tasks, all.min_change, all.publish), (None, 20, 0.10, false));
+    assert_eq!(
+        (all.family, all.min_tasks, all.min_change, all.publish),
+        (None, 20, 0.10, false)
+    );
     assert_eq!(all.filters.to, now());
     assert_eq!(all.filters.to.millis() - all.filters.from.millis(), 7 * 86_400_000);
     let Query::Regressions(one) = parse(&json!({"query": "regressions", "family": "web", "cluster": "prod",
@@ -314,7 +317,10 @@ fn regressions_look_back_a_week_over_every_family_unless_told() {
     .unwrap() else {
         panic!()
     };
-    assert_eq!((one.family.as_deref(), one.filters.family.as_str()), (Some("web"), "web"));
+    assert_eq!(
+        (one.family.as_deref(), one.filters.family.as_str()),
+        (Some("web"), "web")
+    );
     assert_eq!((one.min_tasks, one.min_change, one.publish), (50, 0.0, true));
     assert_eq!(one.filters.cluster.as_deref(), Some("prod"));
     for (request, message) in [
@@ -330,9 +336,18 @@ fn regressions_look_back_a_week_over_every_family_unless_told() {
             json!({"query": "regressions", "minChange": -0.1}),
             "minChange: a share from 0 to 10 (0.1 is \"p50 at least 10 % longer\"), got -0.1",
         ),
-        (json!({"query": "regressions", "family": "a b"}), "family: a task definition family"),
-        (json!({"query": "summary", "family": "web", "publish": true}), "field `publish` does not apply"),
-        (json!({"query": "regressions", "format": "svg"}), "format: \"svg\" draws a comparison"),
+        (
+            json!({"query": "regressions", "family": "a b"}),
+            "family: a task definition family",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "publish": true}),
+            "field `publish` does not apply",
+        ),
+        (
+            json!({"query": "regressions", "format": "svg"}),
+            "format: \"svg\" draws a comparison",
+        ),
     ] {
         let got = refusal(request);
         assert!(got.starts_with(message), "{got}");

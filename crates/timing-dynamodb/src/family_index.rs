@@ -169,11 +169,21 @@ mod tests {
         );
         assert_eq!(days[&day("2026-12-02T00:00:00Z")].0, BTreeSet::from(["web".to_owned()]));
 
-        let update = family_index_update(day("2026-12-01T00:00:00Z"), &days[&day("2026-12-01T00:00:00Z")].0, Some(60));
+        let update = family_index_update(
+            day("2026-12-01T00:00:00Z"),
+            &days[&day("2026-12-01T00:00:00Z")].0,
+            Some(60),
+        );
         assert_eq!(update.key[ROLLUP_SORT_KEY], AttributeValue::S("2026-12-01".into()));
         assert_eq!(update.key[ROLLUP_PARTITION_KEY], AttributeValue::S("#families".into()));
         assert!(update.update_expression.contains("ADD"), "{}", update.update_expression);
         // 2026-12-02T00:00:00Z is 1,796,169,600 s; the item outlives its day by the retention.
-        assert!(update.expression.values.values().any(|v| *v == AttributeValue::N("1796169660".into())));
+        assert!(
+            update
+                .expression
+                .values
+                .values()
+                .any(|v| *v == AttributeValue::N("1796169660".into()))
+        );
     }
 }

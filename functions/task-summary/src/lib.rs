@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
+use timing_domain::metrics::DEFAULT_NAMESPACE;
 use timing_domain::query::RecordQuery;
 use timing_domain::request;
 use timing_domain::rollup::COUNTS_SLOT;
 use timing_domain::timestamp::Timestamp;
 use timing_domain::timing::Phase;
-use timing_domain::metrics::DEFAULT_NAMESPACE;
 use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
 use timing_dynamodb::{ReadCount, StoreError, TaskStore};
 

@@ -6,6 +6,8 @@
 //!                                  generator's own durations as DIR/truth.json
 //!   devtool report DIR             per-task table of the demo's tasks, read back from DynamoDB through
 //!                                  the family index and checked against DIR/truth.json
+//!   devtool release-events DIR     write the deliveries of a release the demo catches: more tasks of
+//!                                  checkout:9 and the first of checkout:15, whose image pulls slower
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,7 +46,8 @@ async fn main() -> Result<(), Error> {
             write_demo_events(dir, seed)
         }
         ["report", dir] => report(dir).await,
-        _ => Err("usage: devtool create-tables | demo-events DIR [SEED] | report DIR".into()),
+        ["release-events", dir] => write_release_events(dir),
+        _ => Err("usage: devtool create-tables | demo-events DIR [SEED] | report DIR | release-events DIR".into()),
     }
 }
 
@@ -57,14 +60,12 @@ fn write_demo_events(dir: &str, seed: u64) -> Result<(), Error> {
         },
         Profile::without_index("checkout", 9),
     ];
-    let (tasks, stream) = demo_stream(seed, &profiles, 12, chrono::Utc::now().timestamp_millis());
-    std::fs::create_dir_all(format!("{dir}/events"))?;
-    for (index, event) in stream.iter().enumerate() {
-        std::fs::write(
-            format!("{dir}/events/{:04}.json", index + 1),
-            serde_json::to_vec_pretty(event)?,
-        )?;
-    }
+    let (tasks, stream) = demo_stream(
+        seed,
+        &[(profiles[0].clone(), 12), (profiles[1].clone(), 12)],
+        chrono::Utc::now().timestamp_millis(),
+    );
+    write_events(&format!("{dir}/events"), &stream)?;
     let truth: Vec<Value> = tasks
         .iter()
         .map(|t| {
@@ -92,6 +93,55 @@ fn write_demo_events(dir: &str, seed: u64) -> Result<(), Error> {
         tasks.iter().filter(|t| t.truth.spot_interrupted).count(),
         stream.len(),
         profiles[0].family,
+    );
+    Ok(())
+}
+
+fn write_events(dir: &str, stream: &[Value]) -> Result<(), Error> {
+    std::fs::create_dir_all(dir)?;
+    for (index, event) in stream.iter().enumerate() {
+        std::fs::write(
+            format!("{dir}/{:04}.json", index + 1),
+            serde_json::to_vec_pretty(event)?,
+        )?;
+    }
+    Ok(())
+}
+
+/// Chosen so that both revisions have at least the watch's 20 start-ups (checkout:9 with the demo's 12).
+const RELEASE_SEED: u64 = 15;
+
+/// A release the regression watch must catch: checkout:15's image is half again as large, so its pull
+/// takes 36 s at the median instead of 24 s; checkout:9 keeps running beside it.
+fn write_release_events(dir: &str) -> Result<(), Error> {
+    let slower = Profile {
+        image_pull: (36.0, 0.30),
+        ..Profile::without_index("checkout", 15)
+    };
+    let (tasks, stream) = demo_stream(
+        RELEASE_SEED,
+        &[(Profile::without_index("checkout", 9), 14), (slower, 24)],
+        chrono::Utc::now().timestamp_millis(),
+    );
+    write_events(dir, &stream)?;
+    let started = |revision: &str| {
+        tasks
+            .iter()
+            .filter(|t| {
+                t.events[0]["detail"]["taskDefinitionArn"]
+                    .as_str()
+                    .is_some_and(|arn| arn.ends_with(revision))
+            })
+            .filter(|t| t.truth.startup().is_some())
+            .count()
+    };
+    println!(
+        "Released checkout:15 (image pull 36 s at the median instead of 24 s): {} more tasks of checkout:9 ({} started) and {} of checkout:15 ({} started), {} deliveries.",
+        14,
+        started("checkout:9"),
+        24,
+        started("checkout:15"),
+        stream.len()
     );
     Ok(())
 }
