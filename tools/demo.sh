@@ -79,8 +79,9 @@ cargo lambda invoke task-summary --invoke-address 127.0.0.1 --invoke-port "$LAMB
   --data-ascii '{"query":"regressions","publish":true}' >/dev/null
 echo
 echo "Published by the schedule's request {\"query\":\"regressions\",\"publish\":true} (StartupRegression by TaskFamily; the alarm fires on any 1):"
-tail -n +"$regressions_start" .local/watch.log | grep '"StartupRegression"' \
-  | python -c 'import json, sys
+published=$(tail -n +"$regressions_start" .local/watch.log | grep '"StartupRegression"') \
+  || { echo "no StartupRegression document in .local/watch.log after the publishing request" >&2; exit 1; }
+python -c 'import json, sys
 for line in sys.stdin:
     document = json.loads(line[line.index("{"):])
-    print("  %s: %s  (%s)" % (document["TaskFamily"], document["StartupRegression"], document["summary"]))'
+    print("  %s: %s  (%s)" % (document["TaskFamily"], document["StartupRegression"], document["summary"]))' <<<"$published"

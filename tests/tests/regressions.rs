@@ -95,7 +95,7 @@ async fn the_newest_revision_is_judged_against_the_one_before_and_only_a_slower_
         }
     };
     // The hourly schedule's request: the last 7 days, every family in the index.
-    let answer = ask(json!({"query": "regressions", "from": "2026-11-19T00:00:00Z", "publish": true})).await;
+    let answer = ask(json!({"query": "regressions", "publish": true})).await;
     assert_eq!(answer["startupRegressions"], json!(["checkout"]), "{answer:#}");
     let families: Vec<&str> = answer["families"]
         .as_array()
@@ -103,7 +103,7 @@ async fn the_newest_revision_is_judged_against_the_one_before_and_only_a_slower_
         .iter()
         .map(|f| f["family"].as_str().unwrap())
         .collect();
-    assert_eq!(families, ["checkout", "payments", "search"]);
+    assert_eq!(families, ["checkout", "inventory", "payments", "search"]);
     let family = |name: &str| {
         answer["families"]
             .as_array()
@@ -163,9 +163,15 @@ async fn the_newest_revision_is_judged_against_the_one_before_and_only_a_slower_
         payments["phases"][0]["verdict"] == "noSignificantChange",
         exact.p_value >= 0.01
     );
+    assert_eq!(payments["phases"][0]["verdict"], "noSignificantChange");
     assert_eq!(
         family("search")["summary"],
         "only revision 2 ran in the window: nothing to compare it with"
+    );
+    // Inventory ran two days before: in the window, but none of its revisions is new.
+    assert_eq!(
+        family("inventory")["summary"],
+        "no tasks in the last day: no new revision to judge"
     );
 
     // One document per family judged, valid EMF, 1 for checkout only.
@@ -175,7 +181,7 @@ async fn the_newest_revision_is_judged_against_the_one_before_and_only_a_slower_
         .iter()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    assert_eq!(answer["published"], 3);
+    assert_eq!(answer["published"], 4);
     let flags: Vec<(String, u64)> = documents
         .iter()
         .map(|d| {
@@ -190,6 +196,7 @@ async fn the_newest_revision_is_judged_against_the_one_before_and_only_a_slower_
         flags,
         [
             ("checkout".to_owned(), 1),
+            ("inventory".to_owned(), 0),
             ("payments".to_owned(), 0),
             ("search".to_owned(), 0)
         ]
@@ -201,7 +208,14 @@ async fn the_newest_revision_is_judged_against_the_one_before_and_only_a_slower_
     assert_eq!(earlier["families"][0]["family"], "inventory");
     assert_eq!(earlier["families"].as_array().unwrap().len(), 1);
     assert!(earlier.get("published").is_none());
-    assert_eq!(published.lock().unwrap().len(), 3);
+    assert_eq!(published.lock().unwrap().len(), 4);
+    // The window's last day is the day before `to`: a window ending at midnight lists none of that day.
+    let to_midnight =
+        ask(json!({"query": "regressions", "from": "2026-11-18T00:00:00Z", "to": "2026-11-20T00:00:00Z"})).await;
+    assert_eq!(to_midnight["families"].as_array().unwrap().len(), 1, "{to_midnight:#}");
+    // Asked by name, a family with no tasks in the window is answered, not left out.
+    let idle = ask(json!({"query": "regressions", "family": "orders"})).await;
+    assert_eq!(idle["families"][0]["summary"], "no tasks in the window");
     // One family asked by name reads no index; a stricter minimum leaves it untested.
     let strict = ask(json!({"query": "regressions", "family": "checkout", "minTasks": 1000,
         "from": "2026-11-19T00:00:00Z"}))

@@ -410,7 +410,22 @@ fn regressions(raw: &RawRequest, limits: &Limits, now: Timestamp) -> Result<Regr
             ));
         }
     };
-    let window = REGRESSIONS_WINDOW_DAYS * 24 * MILLIS_PER_HOUR;
+    // The published metric is the schedule's judgement: filters or settings of one caller's choosing would
+    // raise or clear the one alarm for everyone.
+    if raw.publish == Some(true)
+        && let Some(field) = raw
+            .given_fields()
+            .into_iter()
+            .find(|field| !["query", "format", "publish"].contains(field))
+    {
+        return invalid(format!(
+            "publish: the published StartupRegression is the schedule's judgement of every family with the \
+             defaults; `{field}` would change it for everyone (ask without \"publish\" instead)"
+        ));
+    }
+    // At most the window limit, so a lowered MAX_WINDOW_DAYS does not refuse the schedule's request.
+    let window =
+        (REGRESSIONS_WINDOW_DAYS * 24 * MILLIS_PER_HOUR).min(i64::from(limits.max_window_days) * 24 * MILLIS_PER_HOUR);
     let family = raw.family.as_deref().map(|name| family_name(name, "")).transpose()?;
     Ok(RegressionsQuery {
         filters: filters_of(raw, "", limits, now, family.clone().unwrap_or_default(), window)?,

@@ -181,7 +181,7 @@ fn u_counts(n1: usize, n2: usize) -> Vec<f64> {
 /// ordered bin (a rollup's log-bucketed histogram): values in one bin are ties, ranked at the bin's
 /// mid-rank, with the tie-corrected normal approximation (there is no exact table for ties). Binning the
 /// same way on both sides keeps the test valid under the null; it only loses the order within a bin
-/// (1 % wide for the rollups' histograms). `first` and `second` list (bin, count), bins in any order.
+/// (about 2 % wide in the rollups' histograms). `first` and `second` list (bin, count), bins in any order.
 pub fn mann_whitney_binned<B: Ord + Copy>(first: &[(B, u64)], second: &[(B, u64)]) -> Option<MannWhitney> {
     let mut pooled: std::collections::BTreeMap<B, (u64, u64)> = std::collections::BTreeMap::new();
     for (bin, count) in first {

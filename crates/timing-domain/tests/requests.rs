@@ -313,7 +313,7 @@ fn regressions_look_back_a_week_over_every_family_unless_told() {
     assert_eq!(all.filters.to, now());
     assert_eq!(all.filters.to.millis() - all.filters.from.millis(), 7 * 86_400_000);
     let Query::Regressions(one) = parse(&json!({"query": "regressions", "family": "web", "cluster": "prod",
-        "minTasks": 50, "minChange": 0, "publish": true, "from": "2026-11-20T00:00:00Z"}))
+        "minTasks": 50, "minChange": 0, "from": "2026-11-20T00:00:00Z"}))
     .unwrap() else {
         panic!()
     };
@@ -321,7 +321,21 @@ fn regressions_look_back_a_week_over_every_family_unless_told() {
         (one.family.as_deref(), one.filters.family.as_str()),
         (Some("web"), "web")
     );
-    assert_eq!((one.min_tasks, one.min_change, one.publish), (50, 0.0, true));
+    assert_eq!((one.min_tasks, one.min_change, one.publish), (50, 0.0, false));
+    let Query::Regressions(scheduled) = parse(&json!({"query": "regressions", "publish": true})).unwrap() else {
+        panic!()
+    };
+    assert!(scheduled.publish);
+    // A lowered window limit shortens the default window instead of refusing the schedule's request.
+    let short = Limits {
+        max_window_days: 3,
+        ..Limits::default()
+    };
+    let parsed = parse_request(br#"{"query":"regressions","publish":true}"#, &short, now(), &key()).unwrap();
+    let Query::Regressions(short) = parsed.query else {
+        panic!()
+    };
+    assert_eq!(short.filters.to.millis() - short.filters.from.millis(), 3 * 86_400_000);
     assert_eq!(one.filters.cluster.as_deref(), Some("prod"));
     for (request, message) in [
         (
@@ -347,6 +361,10 @@ fn regressions_look_back_a_week_over_every_family_unless_told() {
         (
             json!({"query": "regressions", "format": "svg"}),
             "format: \"svg\" draws a comparison",
+        ),
+        (
+            json!({"query": "regressions", "publish": true, "cluster": "staging"}),
+            "publish: the published StartupRegression is the schedule's judgement of every family with the defaults; `cluster` would change it",
         ),
     ] {
         let got = refusal(request);

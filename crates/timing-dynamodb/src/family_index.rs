@@ -1,6 +1,8 @@
-//! Which families had tasks on which UTC day: one item per day in the rollup table, under a partition no
-//! family can have (family names are letters, digits, `-` and `_`), holding a string set that task-rollups
-//! ADDs to. The regression watch reads it to find the families of a window without a Scan.
+//! The families-by-day index: which families had tasks created on which UTC day, one small item per (day,
+//! family) in the rollup table under a partition no family can have (family names are letters, digits, `-`
+//! and `_`), sort key `YYYY-MM-DD#<family>`. task-rollups writes them; the regression watch reads a
+//! window's families with one Query instead of a Scan. One item per pair, not a set per day: a day's item
+//! would grow with the number of families and be written by every batch of every shard.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,8 +18,8 @@ use crate::task_store::{TaskStore, each_item};
 
 /// The partition of the index items; `#` keeps it apart from every family.
 pub const FAMILY_INDEX_PARTITION: &str = "#families";
-/// The string set of the families seen on the item's day.
-pub const FAMILIES: &str = "families";
+/// The family an index item names.
+pub const NAME: &str = "name";
 
 /// The families of a batch of rollup changes by the day (its start) their tasks were created, with the
 /// longest retention among them.
@@ -35,44 +37,39 @@ pub fn families_by_day<'a>(
     days
 }
 
-/// ADD `families` to the day's item (a set: adding a family twice changes nothing), expiring with the
-/// rollup items of that day.
-pub fn family_index_update(day_start: Timestamp, families: &BTreeSet<String>, retention: Option<i64>) -> ItemUpdate {
+/// The (day, family) item, expiring with the rollup items of that day. Writing it again changes nothing.
+pub fn family_index_update(day_start: Timestamp, family: &str, retention: Option<i64>) -> ItemUpdate {
     let mut expression = Expression::new();
+    expression.set(NAME, AttributeValue::S(family.to_owned()));
     if let Some(retention) = retention {
         let day_end = day_start.millis() / 1000 + Granularity::Day.millis() / 1000;
         expression.set("expiresAt", AttributeValue::N((day_end + retention).to_string()));
     }
-    expression.add(FAMILIES, AttributeValue::Ss(families.iter().cloned().collect()));
     ItemUpdate {
-        key: day_key(day_start),
+        key: std::collections::HashMap::from([
+            (
+                ROLLUP_PARTITION_KEY.to_owned(),
+                AttributeValue::S(FAMILY_INDEX_PARTITION.to_owned()),
+            ),
+            (
+                ROLLUP_SORT_KEY.to_owned(),
+                AttributeValue::S(format!("{}#{family}", period_text(Granularity::Day, day_start))),
+            ),
+        ]),
         update_expression: expression.update(),
         condition_expression: None,
         expression,
     }
 }
 
-fn day_key(day_start: Timestamp) -> std::collections::HashMap<String, AttributeValue> {
-    std::collections::HashMap::from([
-        (
-            ROLLUP_PARTITION_KEY.to_owned(),
-            AttributeValue::S(FAMILY_INDEX_PARTITION.to_owned()),
-        ),
-        (
-            ROLLUP_SORT_KEY.to_owned(),
-            AttributeValue::S(period_text(Granularity::Day, day_start)),
-        ),
-    ])
-}
-
 impl TaskStore {
     pub async fn add_to_family_index(
         &self,
         day_start: Timestamp,
-        families: &BTreeSet<String>,
+        family: &str,
         retention: Option<i64>,
     ) -> Result<(), StoreError> {
-        let update = family_index_update(day_start, families, retention);
+        let update = family_index_update(day_start, family, retention);
         self.client
             .update_item()
             .table_name(&self.rollup_table)
@@ -101,10 +98,11 @@ impl TaskStore {
             "partition",
             AttributeValue::S(FAMILY_INDEX_PARTITION.to_owned()),
         );
+        // `#` sorts below every character of a family name and `~` above, so this spans the whole days.
         let days = expression.between(
             ROLLUP_SORT_KEY,
-            AttributeValue::S(period_text(Granularity::Day, from)),
-            AttributeValue::S(period_text(Granularity::Day, last)),
+            AttributeValue::S(format!("{}#", period_text(Granularity::Day, from))),
+            AttributeValue::S(format!("{}#~", period_text(Granularity::Day, last))),
         );
         let request = self
             .client
@@ -121,8 +119,8 @@ impl TaskStore {
             FAMILY_INDEX_PARTITION,
             read,
             |item| {
-                if let Some(AttributeValue::Ss(names)) = item.get(FAMILIES) {
-                    families.extend(names.iter().cloned());
+                if let Some(AttributeValue::S(name)) = item.get(NAME) {
+                    families.insert(name.clone());
                 }
                 Ok(())
             },
@@ -169,14 +167,16 @@ mod tests {
         );
         assert_eq!(days[&day("2026-12-02T00:00:00Z")].0, BTreeSet::from(["web".to_owned()]));
 
-        let update = family_index_update(
-            day("2026-12-01T00:00:00Z"),
-            &days[&day("2026-12-01T00:00:00Z")].0,
-            Some(60),
-        );
-        assert_eq!(update.key[ROLLUP_SORT_KEY], AttributeValue::S("2026-12-01".into()));
+        let update = family_index_update(day("2026-12-01T00:00:00Z"), "web", Some(60));
+        assert_eq!(update.key[ROLLUP_SORT_KEY], AttributeValue::S("2026-12-01#web".into()));
         assert_eq!(update.key[ROLLUP_PARTITION_KEY], AttributeValue::S("#families".into()));
-        assert!(update.update_expression.contains("ADD"), "{}", update.update_expression);
+        assert!(
+            update
+                .expression
+                .values
+                .values()
+                .any(|v| *v == AttributeValue::S("web".into()))
+        );
         // 2026-12-02T00:00:00Z is 1,796,169,600 s; the item outlives its day by the retention.
         assert!(
             update

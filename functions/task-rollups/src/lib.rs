@@ -199,13 +199,21 @@ pub struct BatchReport {
     pub failed_items: usize,
 }
 
+/// (day, family) pairs an execution environment remembers having indexed.
+const INDEXED_PAIRS_KEPT: usize = 10_000;
+
 pub struct Handler {
     store: TaskStore,
+    /// The (day, family) index items this execution environment already wrote.
+    indexed: std::sync::Mutex<std::collections::HashSet<(timing_domain::timestamp::Timestamp, String)>>,
 }
 
 impl Handler {
     pub fn new(store: TaskStore) -> Handler {
-        Handler { store }
+        Handler {
+            store,
+            indexed: std::sync::Mutex::default(),
+        }
     }
 
     /// Applies the batch; records from the first one that failed on are reported back as batch item
@@ -251,8 +259,8 @@ impl Handler {
             tracing::error!(error = %err, "stream record not applied");
             first_failed = Some(first_failed.map_or(*index, |first| first.min(*index)));
         }
-        // The day's family index first: an item that fails is retried from its first record, and the
-        // index update is an idempotent set ADD, so a retry of the batch costs nothing twice.
+        // The families-by-day index first, once per (day, family) and execution environment: a failure
+        // retries the batch from its first record, and writing an index item again changes nothing.
         let days = families_by_day(plan.changes.iter().map(|(key, contributions)| {
             let retention = contributions
                 .iter()
@@ -262,13 +270,31 @@ impl Handler {
             (key, retention)
         }));
         for (day, (families, retention)) in &days {
-            if let Err(err) = self.store.add_to_family_index(*day, families, *retention).await {
-                report.failed_items += 1;
-                tracing::error!(
-                    error = timing_dynamodb::error::error_chain(&err),
-                    "family index not updated; the batch will be retried"
-                );
-                first_failed = Some(0);
+            for family in families {
+                let pair = (*day, family.clone());
+                if self.indexed.lock().is_ok_and(|indexed| indexed.contains(&pair)) {
+                    continue;
+                }
+                match self.store.add_to_family_index(*day, family, *retention).await {
+                    Ok(()) => {
+                        if let Ok(mut indexed) = self.indexed.lock() {
+                            // Bounded: an environment that lives for weeks forgets and writes again.
+                            if indexed.len() >= INDEXED_PAIRS_KEPT {
+                                indexed.clear();
+                            }
+                            indexed.insert(pair);
+                        }
+                    }
+                    Err(err) => {
+                        report.failed_items += 1;
+                        tracing::error!(
+                            error = timing_dynamodb::error::error_chain(&err),
+                            family,
+                            "families-by-day index not updated; the batch will be retried"
+                        );
+                        first_failed = Some(0);
+                    }
+                }
             }
         }
         // Items are independent (each has its own guard), so a batch of many series does not wait for

@@ -1,5 +1,5 @@
-//! task-summary: answers `summary`, `compare` and `tasks` queries over the records task-events
-//! writes, reading only through the (family, createdAt) index, exactly and within set limits.
+//! task-summary: answers `summary`, `compare`, `tasks` and `regressions` queries over the records task-events
+//! writes (through the (family, createdAt) index) and their rollups, within set limits.
 
 pub mod exact;
 pub mod model;
@@ -16,7 +16,7 @@ use serde::Serialize;
 use timing_domain::metrics::DEFAULT_NAMESPACE;
 use timing_domain::query::RecordQuery;
 use timing_domain::request;
-use timing_domain::rollup::COUNTS_SLOT;
+use timing_domain::rollup::{COUNTS_SLOT, MILLIS_PER_DAY};
 use timing_domain::timestamp::Timestamp;
 use timing_domain::timing::Phase;
 use timing_dynamodb::keys::{DEFAULT_ROLLUP_TABLE_NAME, DEFAULT_TABLE_NAME};
@@ -27,7 +27,7 @@ use model::{
     CompareAnswer, GroupSummary, KeyPart, METHOD, Precision, QueryKind, ROLLUP_METHOD, ROLLUP_PERCENTILES, Side,
     Source, SummaryAnswer, TasksAnswer,
 };
-use regressions::{RegressionsAnswer, SIGNIFICANCE, Settings, WATCHED_PHASES, judge_family, regression_emf};
+use regressions::{RegressionsAnswer, SIGNIFICANCE, Settings, WATCHED_PHASES, judge_recent, regression_emf};
 use rollups::{RollupAccumulator, RollupGroups, rollup_compare_phase, rollup_group_key, rollup_phase_stats};
 use timing_domain::request::{
     CompareQuery, Format, Limits, Query, RegressionsQuery, RequestError, SummaryQuery, TasksQuery, parse_request,
@@ -462,22 +462,28 @@ impl Handler {
                 family,
                 ..query.filters.clone()
             };
+            let by_revision = [request::GroupBy::Revision];
             let remaining = max_rows.saturating_sub(read.items_read);
             let (_, groups, family_read) = self
-                .read_rollup_groups(&filters, &WATCHED_PHASES, &[request::GroupBy::Revision], remaining)
+                .read_rollup_groups(&filters, &WATCHED_PHASES, &by_revision, remaining)
                 .await?;
             read.add(&family_read);
-            let revisions: BTreeMap<u32, RollupAccumulator> = groups
-                .into_iter()
-                .filter_map(|(key, side)| match key.first() {
-                    Some(KeyPart::Number(revision)) => Some((*revision, side)),
-                    _ => None,
-                })
-                .collect();
-            // A family the index lists whose tasks the filters leave out has nothing to judge.
-            if !revisions.is_empty() {
-                judged.push(judge_family(&filters.family, &revisions, settings));
+            let revisions = by_revision_number(groups);
+            // A family the index lists whose tasks the filters leave out has nothing to judge; one asked
+            // for by name is answered either way.
+            if revisions.is_empty() && query.family.is_none() {
+                continue;
             }
+            // Which revisions ran in the last day (the counts only): the newest of them is judged.
+            let last_day = RecordQuery {
+                from: Timestamp::from_millis((filters.to.millis() - MILLIS_PER_DAY).max(filters.from.millis())),
+                ..filters.clone()
+            };
+            let remaining = max_rows.saturating_sub(read.items_read);
+            let (_, recent, recent_read) = self.read_rollup_groups(&last_day, &[], &by_revision, remaining).await?;
+            read.add(&recent_read);
+            let recent: BTreeSet<u32> = by_revision_number(recent).into_keys().collect();
+            judged.push(judge_recent(&filters.family, &revisions, &recent, settings));
         }
         let published = query.publish.then(|| {
             for family in &judged {
@@ -538,6 +544,17 @@ impl Handler {
             read: page.read,
         })
     }
+}
+
+/// Rollup groups keyed by revision alone, by revision number.
+fn by_revision_number(groups: RollupGroups) -> BTreeMap<u32, RollupAccumulator> {
+    groups
+        .into_iter()
+        .filter_map(|(key, side)| match key.first() {
+            Some(KeyPart::Number(revision)) => Some((*revision, side)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What the function returns: the answer in the order its fields are declared.

@@ -1,12 +1,13 @@
 //! The regression watch: for each family, its newest revision in the window against the revision before
-//! it, on start-up and image pull, from the rollups' histograms (Mann–Whitney over 1 %-wide bins). Pure.
+//! it, on start-up and image pull, from the rollups' histograms (Mann–Whitney over their buckets, about 2 %
+//! wide). Pure.
 //!
 //! A phase is a regression when three things hold: both revisions have at least `min_tasks` values, the
 //! two-sided test's p is below [`SIGNIFICANCE`] with the newest revision the slower one, and its p50 is at
 //! least `min_change` longer. The last keeps large fleets, where a 2 % shift is significant, from alarming
 //! on changes nobody would act on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::json;
@@ -139,6 +140,14 @@ fn change(candidate: Option<f64>, baseline: Option<f64>) -> Option<f64> {
     }
 }
 
+/// Whether `candidate` is at least `share` longer than `baseline` (a baseline of 0 is exceeded by anything).
+fn longer_by_at_least(candidate: Option<f64>, baseline: Option<f64>, share: f64) -> bool {
+    match (candidate, baseline) {
+        (Some(candidate), Some(baseline)) => candidate >= baseline * (1.0 + share),
+        _ => false,
+    }
+}
+
 fn round(value: f64, places: i32) -> f64 {
     let scale = 10f64.powi(places);
     (value * scale).round() / scale
@@ -161,7 +170,7 @@ pub fn judge_phase(
         None => Verdict::NotEnoughData,
         Some(test) if test.p_value >= SIGNIFICANCE => Verdict::NoSignificantChange,
         Some(test) if test.probability_of_superiority < 0.5 => Verdict::Faster,
-        Some(_) if p50_change.is_none_or(|change| change >= settings.min_change) => Verdict::Regression,
+        Some(_) if longer_by_at_least(cand.p50, base.p50, settings.min_change) => Verdict::Regression,
         Some(_) => Verdict::SlowerBelowThreshold,
     };
     PhaseRegression {
@@ -176,23 +185,40 @@ pub fn judge_phase(
     }
 }
 
-/// The family's newest revision (by number) against the next lower one with tasks in the window.
-/// `revisions` holds each revision's accumulator over [`WATCHED_PHASES`], in that order.
+/// [`judge_recent`] with every revision recent: the newest by number against the next lower one.
 pub fn judge_family(
     family: &str,
     revisions: &BTreeMap<u32, RollupAccumulator>,
     settings: Settings,
 ) -> FamilyRegression {
-    let mut ran = revisions.iter().filter(|(_, side)| side.counts.tasks > 0).rev();
+    let every: BTreeSet<u32> = revisions.keys().copied().collect();
+    judge_recent(family, revisions, &every, settings)
+}
+
+/// The family's newest revision against the next lower one with tasks in the window. The newest is the
+/// highest-numbered revision among `recent` (those with tasks in the last day): after a rollback the
+/// revision rolled back from stops being judged a day later, instead of holding the alarm for the window.
+/// `revisions` holds each revision's accumulator over [`WATCHED_PHASES`], in that order.
+pub fn judge_recent(
+    family: &str,
+    revisions: &BTreeMap<u32, RollupAccumulator>,
+    recent: &BTreeSet<u32>,
+    settings: Settings,
+) -> FamilyRegression {
+    let ran = || revisions.iter().filter(|(_, side)| side.counts.tasks > 0).rev();
     let side = |(revision, accumulator): (&u32, &RollupAccumulator)| RevisionTasks {
         revision: *revision,
         tasks: accumulator.counts.tasks,
     };
-    let (candidate, baseline) = (ran.next(), ran.next());
+    let candidate = ran().find(|(revision, _)| recent.contains(revision));
+    let baseline = candidate.and_then(|(newest, _)| ran().find(|(revision, _)| *revision < newest));
     let (Some(candidate), Some(baseline)) = (candidate, baseline) else {
-        let summary = match candidate {
-            Some((revision, _)) => format!("only revision {revision} ran in the window: nothing to compare it with"),
-            None => "no tasks in the window".to_owned(),
+        let summary = match (candidate, ran().next()) {
+            (Some((revision, _)), _) => {
+                format!("only revision {revision} ran in the window: nothing to compare it with")
+            }
+            (None, Some(_)) => "no tasks in the last day: no new revision to judge".to_owned(),
+            (None, None) => "no tasks in the window".to_owned(),
         };
         return FamilyRegression {
             family: family.to_owned(),
@@ -439,6 +465,30 @@ mod tests {
             })
             .count();
         assert!(caught >= 180, "{caught} of 200 caught");
+    }
+
+    #[test]
+    fn after_a_rollback_the_revision_rolled_back_from_is_no_longer_the_newest() {
+        let revisions = BTreeMap::from([
+            (8, revision(&startups(0), &[])),
+            (9, revision(&startups(0), &[])),
+            (15, revision(&startups(9_000), &[])),
+        ]);
+        // 15 still ran in the last day: judged, flagged.
+        assert!(judge_recent("web", &revisions, &BTreeSet::from([9, 15]), SETTINGS).startup_regression);
+        // Rolled back to 9: 9 is judged against 8, and 15 no longer holds the alarm.
+        let rolled_back = judge_recent("web", &revisions, &BTreeSet::from([9]), SETTINGS);
+        assert_eq!(
+            (
+                rolled_back.baseline.unwrap().revision,
+                rolled_back.candidate.unwrap().revision
+            ),
+            (8, 9)
+        );
+        assert!(!rolled_back.startup_regression);
+        let idle = judge_recent("web", &revisions, &BTreeSet::new(), SETTINGS);
+        assert_eq!(idle.summary, "no tasks in the last day: no new revision to judge");
+        assert!(!idle.startup_regression);
     }
 
     #[test]
