@@ -38,6 +38,15 @@ def unique(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def wait_for_stack(cloudformation, name, expected):
+    """Waits (60 s at most) for the stack's operation to end, and checks it ended as `expected`."""
+    deadline = time.monotonic() + 60
+    while (status := cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]).endswith("IN_PROGRESS"):
+        assert time.monotonic() < deadline, f"{name} still {status} after 60 s"
+        time.sleep(0.2)
+    assert status == expected, status
+
+
 def create_stack(cloudformation, name, parameters):
     cloudformation.create_stack(
         StackName=name,
@@ -45,11 +54,7 @@ def create_stack(cloudformation, name, parameters):
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM"],
     )
-    deadline = time.monotonic() + 60
-    while (status := cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]).endswith("IN_PROGRESS"):
-        assert time.monotonic() < deadline, f"{name} still {status} after 60 s"
-        time.sleep(0.2)
-    assert status == "CREATE_COMPLETE", status
+    wait_for_stack(cloudformation, name, "CREATE_COMPLETE")
     return {o["OutputKey"]: o["OutputValue"] for o in cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}
 
 

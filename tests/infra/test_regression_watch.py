@@ -9,12 +9,11 @@ moto's CloudFormation skips AWS::CloudWatch::Alarm: the alarm is checked on the 
 import importlib.util
 import io
 import json
-import time
 import zipfile
 
 import pytest
 
-from conftest import ROOT, TEMPLATE, create_stack, unique
+from conftest import ROOT, TEMPLATE, create_stack, unique, wait_for_stack
 
 PAYLOAD = '{"query":"regressions","publish":true}'
 NAMESPACE = "Shop/TaskTiming"  # not the default: the namespace must reach the widget as given
@@ -32,11 +31,7 @@ def update_stack(cloudformation, name, parameters):
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in dict(current, **parameters).items()],
         Capabilities=["CAPABILITY_IAM"],
     )
-    deadline = time.monotonic() + 60
-    while (status := cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]).endswith("IN_PROGRESS"):
-        assert time.monotonic() < deadline, f"{name} still {status} after 60 s"
-        time.sleep(0.2)
-    assert status == "UPDATE_COMPLETE", status
+    wait_for_stack(cloudformation, name, "UPDATE_COMPLETE")
 
 
 def stand_ins(aws, stack, outputs):

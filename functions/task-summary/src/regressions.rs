@@ -256,8 +256,12 @@ pub fn judge_recent(
     }
 }
 
+/// A change as a signed percentage with one decimal, `-` when unknown.
+pub fn percent(change: Option<f64>) -> String {
+    change.map_or_else(|| "-".to_owned(), |c| format!("{:+.1} %", c * 100.0))
+}
+
 fn phase_sentence(phase: &PhaseRegression, settings: Settings) -> String {
-    let percent = |change: Option<f64>| change.map_or_else(|| "-".to_owned(), |c| format!("{:+.1} %", c * 100.0));
     match (phase.verdict, phase.mann_whitney_p) {
         (Verdict::NotEnoughData, _) => format!(
             "{} not tested ({} and {} values, at least {} each needed)",

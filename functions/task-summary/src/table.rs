@@ -6,7 +6,7 @@ use timing_domain::timing::Phase;
 use timing_dynamodb::ReadCount;
 
 use crate::model::{CompareAnswer, GroupSummary, Source, SummaryAnswer, TasksAnswer, format_p};
-use crate::regressions::{RegressionsAnswer, Verdict};
+use crate::regressions::{RegressionsAnswer, Verdict, percent};
 
 #[derive(Clone, Copy)]
 enum Align {
@@ -261,7 +261,6 @@ pub fn regressions_table(answer: &RegressionsAnswer) -> String {
         answer.min_tasks,
     );
     let arrow = |base: Option<f64>, cand: Option<f64>| format!("{} → {}", seconds(base), seconds(cand));
-    let percent = |change: Option<f64>| change.map_or_else(|| "-".to_owned(), |c| format!("{:+.1} %", c * 100.0));
     let mut rows: Vec<Vec<String>> = Vec::new();
     for family in &answer.families {
         let (Some(base), Some(cand)) = (family.baseline, family.candidate) else {
