@@ -4,10 +4,11 @@ STACK := tools/stack.sh
 CARGO_TEST_FLAGS ?=
 
 STACK_NAME ?= ecs-task-timing
+MEMBER_STACK_NAME ?= ecs-task-timing-member
 PARAMS ?=
 ARCH ?= arm64
 
-.PHONY: demo test unit-test integration-test local-up local-down bench loadtest soak fuzz calibrate build lint fmt clean deploy destroy replay
+.PHONY: demo test unit-test integration-test local-up local-down bench loadtest soak fuzz calibrate build lint fmt clean deploy destroy replay deploy-member destroy-member
 
 ## demo: local emulator, generated event stream through task-events, the stream through task-rollups, then per-task table, compare and summaries from task-summary.
 demo:
@@ -57,6 +58,16 @@ build:
 ##   make deploy [STACK_NAME=ecs-task-timing] [PARAMS="Clusters=prod,batch StartupP90AlarmSeconds=45"] [ARCH=x86_64]
 deploy:
 	ARCH=$(ARCH) tools/deploy.sh deploy $(STACK_NAME) $(PARAMS)
+
+## deploy-member: infra/member.yaml in this account and region: its ECS task events (and sidecar reports) forwarded to a central stack's bus (docs/organisation.md).
+##   make deploy PARAMS="OrganizationId=o-..."   (the central stack; its output EventBusArn), then in each member account:
+##   make deploy-member CENTRAL_BUS_ARN=arn:aws:events:REGION:ACCOUNT:event-bus/ecs-task-timing-central [MEMBER_STACK_NAME=ecs-task-timing-member] [PARAMS="CaptureStates=RUNNING,STOPPED"]
+deploy-member:
+	tools/deploy.sh deploy-member $(MEMBER_STACK_NAME) $(if $(CENTRAL_BUS_ARN),CentralEventBusArn=$(CENTRAL_BUS_ARN)) $(PARAMS)
+
+## destroy-member: the member stack.
+destroy-member:
+	tools/deploy.sh destroy-member $(MEMBER_STACK_NAME)
 
 ## replay: the event archive's events of [FROM, TO) replayed into the stack's rule, so task-events (docs/history.md).
 ##   make replay FROM=2026-11-20T09:00:00Z TO=2026-11-20T12:00:00Z [STACK_NAME=ecs-task-timing]

@@ -85,3 +85,14 @@ python -c 'import json, sys
 for line in sys.stdin:
     document = json.loads(line[line.index("{"):])
     print("  %s: %s  (%s)" % (document["TaskFamily"], document["StartupRegression"], document["summary"]))' <<<"$published"
+
+# Central mode (docs/organisation.md): a second account forwards its tasks to the same bus. Its cluster and
+# family have this account's names; the records, the rollups and the answers keep the two apart.
+echo
+"$devtool" account-events "$dir/account"
+outcomes=()
+send "$dir/account"
+echo "task-events answered: ${outcomes[written]:-0} written, ${outcomes[duplicate]:-0} duplicate, ${outcomes[stale]:-0} stale."
+target/debug/stream_poller drain
+ask "checkout by account, region and revision, last 24 h (from the rollups)" \
+  '{"query":"summary","family":"checkout","groupBy":["account","region","revision"],"phases":["startup","imagePull"],"format":"table"}'

@@ -3,6 +3,11 @@ order that works on a fresh account, on updates, and on the upgrade to rollups f
 
   deploy.py deploy  STACK [Name=Value ...]   stack parameters; on updates, the ones not given keep their values
   deploy.py destroy STACK [--delete-tables]  the tables are kept unless asked (DeletionPolicy Retain)
+  deploy.py deploy-member  STACK CentralEventBusArn=ARN [Name=Value ...]   infra/member.yaml alone (no functions)
+  deploy.py destroy-member STACK
+
+Central mode is `deploy` with OrganizationId and/or SourceAccounts; the member stack (make deploy-member,
+or a StackSet: docs/organisation.md) forwards a member account's ECS task events to its event bus.
 
 Deploy:
   1. the stack, with FunctionsDeployed=true only if task-events and task-summary already exist (on a fresh
@@ -30,6 +35,7 @@ import botocore.exceptions
 from cfnlint.decode import cfn_yaml  # reads the template's !Ref/!Sub tags
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "infra", "template.yaml")
+MEMBER_TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "infra", "member.yaml")
 FUNCTIONS = ("task-rollups", "task-events", "task-summary")
 LOCAL = bool(os.environ.get("AWS_ENDPOINT_URL"))
 
@@ -100,6 +106,64 @@ def deploy_stack(cloudformation, stack, given, functions_deployed, rollups_deplo
     wait(cloudformation, stack, "update")
 
 
+def deploy_member(stack, assignments):
+    """infra/member.yaml as STACK: created, or updated with the parameters not given kept."""
+    given = parse_assignments(assignments)
+    declared = set(cfn_yaml.load(MEMBER_TEMPLATE)["Parameters"])
+    unknown = set(given) - declared
+    if unknown:
+        sys.exit(f"unknown member stack parameters: {', '.join(sorted(unknown))} (infra/member.yaml declares {', '.join(sorted(declared))})")
+    cloudformation = boto3.session.Session().client("cloudformation")
+    with open(MEMBER_TEMPLATE, encoding="utf-8") as template:
+        body = template.read()
+    parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()]
+    capabilities = ["CAPABILITY_IAM"]
+    status = member_status(cloudformation, stack)
+    if status == "ROLLBACK_COMPLETE":  # a failed first create cannot be updated: AWS wants it deleted
+        sys.exit(f"member stack {stack} is ROLLBACK_COMPLETE: `make destroy-member MEMBER_STACK_NAME={stack}` and deploy again")
+    if status is None:
+        if not given.get("CentralEventBusArn"):
+            sys.exit("deploy-member: CentralEventBusArn=<the central stack's EventBusArn output> is required (make deploy-member CENTRAL_BUS_ARN=...)")
+        log(f"creating member stack {stack} (forwarding to {given['CentralEventBusArn']})")
+        cloudformation.create_stack(StackName=stack, TemplateBody=body, Parameters=parameters, Capabilities=capabilities)
+        wait(cloudformation, stack, "create")
+    else:
+        # As deploy_stack: the parameters not given keep the stack's current values.
+        current = {p["ParameterKey"]: p["ParameterValue"]
+                   for p in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Parameters", [])}
+        parameters += [{"ParameterKey": k, "ParameterValue": current[k]} for k in sorted((declared & set(current)) - set(given))]
+        log(f"updating member stack {stack}")
+        try:
+            cloudformation.update_stack(StackName=stack, TemplateBody=body, Parameters=parameters, Capabilities=capabilities)
+        except botocore.exceptions.ClientError as err:
+            if "No updates are to be performed" not in str(err):
+                raise
+            log("member stack already up to date")
+        else:
+            wait(cloudformation, stack, "update")
+    print(json.dumps(outputs(cloudformation, stack), indent=2, sort_keys=True))
+
+
+def member_status(cloudformation, stack):
+    """The member stack's status, None if there is none."""
+    try:
+        return cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    except botocore.exceptions.ClientError as err:
+        if "does not exist" in str(err):
+            return None
+        raise
+
+
+def destroy_member(stack):
+    cloudformation = boto3.session.Session().client("cloudformation")
+    if member_status(cloudformation, stack) is None:
+        log(f"no member stack {stack}")
+        return
+    log(f"deleting member stack {stack}")
+    cloudformation.delete_stack(StackName=stack)
+    wait(cloudformation, stack, "delete")
+
+
 def outputs(cloudformation, stack):
     described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
@@ -161,13 +225,18 @@ def configure_function(lambda_client, name, log_group, dead_letter_arn=None):
         )
 
 
-def deploy(stack, assignments):
+def parse_assignments(assignments):
     given = {}
     for assignment in assignments:
         key, sep, value = assignment.partition("=")
         if not sep or not key:
             sys.exit(f"stack parameters are Name=Value, got {assignment!r}")
         given[key] = value
+    return given
+
+
+def deploy(stack, assignments):
+    given = parse_assignments(assignments)
     for own in ("FunctionsDeployed", "RollupsDeployed"):
         if own in given:
             sys.exit(f"{own} is set by deploy.py itself")
@@ -217,10 +286,14 @@ def destroy(stack, delete_tables):
 
 
 def main(argv):
-    if len(argv) < 2 or argv[0] not in ("deploy", "destroy"):
+    if len(argv) < 2 or argv[0] not in ("deploy", "destroy", "deploy-member", "destroy-member"):
         sys.exit(__doc__)
     if argv[0] == "deploy":
         deploy(argv[1], argv[2:])
+    elif argv[0] == "deploy-member":
+        deploy_member(argv[1], argv[2:])
+    elif argv[0] == "destroy-member":
+        destroy_member(argv[1])
     else:
         destroy(argv[1], "--delete-tables" in argv[2:])
 

@@ -5,6 +5,10 @@
 #   tools/deploy.sh deploy STACK [Name=Value ...]    build arm64 bootstraps, then tools/deploy.py deploy
 #   tools/deploy.sh destroy STACK [--delete-tables]
 #   tools/deploy.sh replay STACK --from T --to T     the archive's events of [T, T) into the rule (tools/replay.py)
+#   tools/deploy.sh deploy-member STACK CentralEventBusArn=ARN [Name=Value ...]
+#                                                    infra/member.yaml: forwards this account's ECS task events
+#                                                    to a central stack's bus (no functions, no build)
+#   tools/deploy.sh destroy-member STACK
 #
 # ARCH=x86_64 builds x86_64 bootstraps instead (for machines without the aarch64 target).
 set -euo pipefail
@@ -39,7 +43,7 @@ case "$command" in
     cargo lambda build "${profile_flag[@]}" "$build_flag" -p task-events -p task-summary -p task-rollups >&2
     python tools/deploy.py "$@"
     ;;
-  destroy)
+  destroy | deploy-member | destroy-member)
     python tools/deploy.py "$@"
     ;;
   replay)
@@ -48,6 +52,7 @@ case "$command" in
     ;;
   *)
     echo "usage: tools/deploy.sh deploy STACK [Name=Value ...] | destroy STACK [--delete-tables] | replay STACK --from T --to T" >&2
+    echo "       tools/deploy.sh deploy-member STACK CentralEventBusArn=ARN [Name=Value ...] | destroy-member STACK" >&2
     exit 2
     ;;
 esac

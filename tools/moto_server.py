@@ -10,8 +10,9 @@ It also makes moto's transactions and update expressions cheaper without changin
 (`item_level_rollback`, `faster_update_validation`), accepts an EventBridge rule's EventPattern as a
 JSON string in CloudFormation, as AWS does (`event_pattern_strings`), treats CommaDelimitedList parameters as CloudFormation does
 (`list_parameters`), keeps log groups and managed policies through a stack update
-(`stack_updates_keep_resources`), and keeps a function's LoggingConfig and TracingConfig updates
-(`function_configuration_updates`).
+(`stack_updates_keep_resources`), keeps a function's LoggingConfig and TracingConfig updates
+(`function_configuration_updates`), and gives an AWS::Events::EventBus the resource policy its `Policy`
+property holds (`event_bus_policies`).
 
 Usage: python tools/moto_server.py HOST PORT
 """
@@ -208,6 +209,57 @@ def function_configuration_updates():
     LambdaFunction.get_configuration = get_configuration
 
 
+def event_bus_policies():
+    """AWS::Events::EventBus takes its resource policy as `Policy` (infra/template.yaml's central bus in
+    organisation mode); moto 5.2.5 creates the bus and drops the policy, and on any update deletes the bus
+    with its rules and creates it again. Apply the policy as PutPermission with a policy does, without the
+    statements an `!If` left as AWS::NoValue (CloudFormation removes them), and update a bus of the same
+    name in place: only a new Name replaces a bus. And a bus whose condition is false (one account) stays
+    absent through a stack update that changes a parameter it names: moto would update a bus it never
+    created."""
+    import json
+
+    from moto.cloudformation import parsing
+    from moto.events.models import EventBus
+
+    create, update = EventBus.create_from_cloudformation_json.__func__, EventBus.update_from_cloudformation_json.__func__
+
+    def apply_policy(bus, cloudformation_json):
+        policy = cloudformation_json.get("Properties", {}).get("Policy")
+        bus.remove_statements()
+        if policy:
+            policy = json.loads(policy) if isinstance(policy, str) else dict(policy)
+            policy["Statement"] = [statement for statement in policy.get("Statement", []) if statement is not None]
+            if policy["Statement"]:
+                bus.add_policy(policy)
+        return bus
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        bus = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        return apply_policy(bus, cloudformation_json)
+
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        if original_resource is None:  # its condition turned true (one account to central mode)
+            return create_from_cloudformation_json(cls, new_resource_name, cloudformation_json, account_id, region_name)
+        if cloudformation_json.get("Properties", {}).get("Name", new_resource_name) == original_resource.name:
+            return apply_policy(original_resource, cloudformation_json)
+        return update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+
+    EventBus.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+    EventBus.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+
+    original_update_resource = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        condition = resource_json.get("Condition")
+        if (resource_json.get("Type") == EventBus.cloudformation_type() and condition
+                and not resources_map.lazy_condition_map[condition] and resources_map[logical_id] is None):
+            return None
+        return original_update_resource(logical_id, resource_json, resources_map, account_id, region_name)
+
+    parsing.parse_and_update_resource = parse_and_update_resource
+
+
 def list_parameters():
     """moto splits a CommaDelimitedList parameter's given value into a list but leaves its Default a
     string, so `!Join [",", !Ref List]` of a default joins its characters; and DescribeStacks then
@@ -273,6 +325,7 @@ def main(host, port):
     function_configuration_updates()
     list_parameters()
     stack_updates_keep_resources()
+    event_bus_policies()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(host, port, serialized(app), threaded=True, use_reloader=False, request_handler=MotoRequestHandler)
 

@@ -40,9 +40,10 @@ def main(argv=None):
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     if "ArchiveArn" not in outputs:
         sys.exit(f"replay: stack {args.stack} has no event archive (deploy this version first)")
-    # arn:<partition>:events:<region>:<account>:archive/<name>: the archive's own bus is the default one.
+    # The archive's own bus: the central one in central mode (EventBusArn), else the default one, named
+    # from arn:<partition>:events:<region>:<account>:archive/<name>.
     partition, region, account = outputs["ArchiveArn"].split(":")[1:2] + outputs["ArchiveArn"].split(":")[3:5]
-    bus = f"arn:{partition}:events:{region}:{account}:event-bus/default"
+    bus = outputs.get("EventBusArn") or f"arn:{partition}:events:{region}:{account}:event-bus/default"
     events = boto3.client("events")
     name = replay_name(args.stack, args.start, args.end)
     events.start_replay(

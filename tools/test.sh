@@ -7,10 +7,12 @@ ROOT=$PWD
 STATE=$ROOT/.local
 source tools/venv.sh
 tools/deny.sh
-cfn-lint infra/template.yaml
+cfn-lint infra/template.yaml infra/member.yaml
 ensure_checkov
 # --skip-download: no network for checkov's guideline links; every skipped check is justified in the template.
-"$CHECKOV_VENV/bin/checkov" --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download
+for template in infra/template.yaml infra/member.yaml; do
+  "$CHECKOV_VENV/bin/checkov" --file "$template" --framework cloudformation --compact --quiet --skip-download
+done
 # The deploy test builds unoptimized bootstraps unless told otherwise (tools/deploy.sh, DEPLOY_PROFILE).
 DEPLOY_PROFILE=${DEPLOY_PROFILE:-dev} python -m pytest -q -p no:cacheprovider tests/infra
 if [[ ${ORDERING_ORDERS:-} != all ]]; then

@@ -71,6 +71,7 @@ fn rollup_items(per_day: usize) -> Vec<HashMap<String, AttributeValue>> {
             cluster_name: "shop-prod".into(),
             launch_type: Some("FARGATE".into()),
             snapshotter: None,
+            origin: None,
             granularity: Granularity::Day,
             period_start: timing_domain::timestamp::Timestamp::from_millis(1_792_800_000_000 + day * 86_400_000),
         };

@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 pub struct Profile {
     pub family: String,
     pub revision: u32,
+    /// The account and region the tasks run in (their ARNs' and their events').
+    pub account: String,
+    pub region: String,
     pub cluster: String,
     pub launch_type: &'static str,
     pub image: String,
@@ -41,6 +44,8 @@ impl Profile {
         Profile {
             family: family.into(),
             revision,
+            account: ACCOUNT.into(),
+            region: REGION.into(),
             cluster: "shop-prod".into(),
             launch_type: "FARGATE",
             image: format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/{family}:2026.11"),
@@ -168,7 +173,8 @@ const REGION: &str = "eu-west-1";
 /// Generates one task's lifecycle starting at `created_at_millis`.
 pub fn lifecycle(rng: &mut Rng, profile: &Profile, created_at_millis: i64) -> Lifecycle {
     let task_id = hex_id(rng);
-    let task_arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{}/{task_id}", profile.cluster);
+    let (account, region) = (profile.account.as_str(), profile.region.as_str());
+    let task_arn = format!("arn:aws:ecs:{region}:{account}:task/{}/{task_id}", profile.cluster);
     let failed = rng.f64() < profile.failure_rate;
     let spot = !failed && rng.f64() < profile.spot_interruption_rate;
     // Drawn only when it can matter, so the streams of profiles without fallbacks stay as they were.
@@ -203,12 +209,12 @@ pub fn lifecycle(rng: &mut Rng, profile: &Profile, created_at_millis: i64) -> Li
 
     let base = json!({
         "taskArn": task_arn,
-        "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", profile.cluster),
-        "taskDefinitionArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{}:{}", profile.family, profile.revision),
+        "clusterArn": format!("arn:aws:ecs:{region}:{account}:cluster/{}", profile.cluster),
+        "taskDefinitionArn": format!("arn:aws:ecs:{region}:{account}:task-definition/{}:{}", profile.family, profile.revision),
         "launchType": profile.launch_type,
         "capacityProviderName": if spot { "FARGATE_SPOT" } else { "FARGATE" },
         "platformVersion": "1.4.0", "platformFamily": "Linux",
-        "availabilityZone": format!("{REGION}{}", ['a', 'b', 'c'][rng.usize(0..3)]),
+        "availabilityZone": format!("{region}{}", ['a', 'b', 'c'][rng.usize(0..3)]),
         "group": format!("service:{}", profile.family), "startedBy": "ecs-svc/7429873205419384310",
         "cpu": "1024", "memory": "2048", "connectivity": "CONNECTED",
         "overrides": {"containerOverrides": [{"name": "app"}]},
@@ -305,8 +311,8 @@ pub fn lifecycle(rng: &mut Rng, profile: &Profile, created_at_millis: i64) -> Li
         .map(|(index, (time, mut detail))| {
             detail["version"] = json!(index as u64 + 1);
             json!({"version": "0", "id": format!("{task_id}-{index}"), "detail-type": "ECS Task State Change",
-                "source": "aws.ecs", "account": ACCOUNT, "time": iso(time - time.rem_euclid(1000)),
-                "region": REGION, "resources": [task_arn], "detail": detail})
+                "source": "aws.ecs", "account": account, "time": iso(time - time.rem_euclid(1000)),
+                "region": region, "resources": [task_arn], "detail": detail})
         })
         .collect();
     let truth = TaskTruth {
@@ -328,10 +334,10 @@ pub fn lifecycle(rng: &mut Rng, profile: &Profile, created_at_millis: i64) -> Li
     let report = (!failed).then(|| {
         let image_id = format!("sha256:{:064x}", u128::from(profile.revision) * 0x51_7cc1_b727_220a);
         json!({"version": "0", "id": format!("{task_id}-report"), "detail-type": "ECS Task Image Report",
-        "source": "ecs-task-timing.sidecar", "account": ACCOUNT, "time": iso(ready + 1_000 - ready.rem_euclid(1000)),
-        "region": REGION, "resources": [task_arn], "detail": {
+        "source": "ecs-task-timing.sidecar", "account": account, "time": iso(ready + 1_000 - ready.rem_euclid(1000)),
+        "region": region, "resources": [task_arn], "detail": {
             "schemaVersion": 2, "taskArn": task_arn,
-            "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", profile.cluster),
+            "clusterArn": format!("arn:aws:ecs:{region}:{account}:cluster/{}", profile.cluster),
             "family": profile.family, "revision": profile.revision,
             "pullStartedAt": iso(pull_started), "pullStoppedAt": iso(pull_stopped),
             "containers": [

@@ -211,12 +211,15 @@ pub fn expected_rollups(lifecycles: &[Lifecycle]) -> BTreeMap<(String, String), 
             created.format("%Y-%m-%dT%H").to_string(),
             created.format("D#%Y-%m-%d").to_string(),
         ];
+        // Every record this code writes keys its rollups by the task ARN's account and region.
+        let arn: Vec<&str> = task.truth.task_arn.split(':').collect();
+        let (region, account) = (arn[3], arn[4]);
         let keys = |slot: &str| {
             let launch_type = detail["launchType"].as_str().unwrap_or("-");
             periods.clone().map(|period| {
                 (
                     task.truth.family.clone(),
-                    format!("{period}#{slot}#{revision}#{cluster}#{launch_type}"),
+                    format!("{period}#{slot}#{revision}#{cluster}#{launch_type}#{account}:{region}"),
                 )
             })
         };

@@ -1,11 +1,29 @@
-//! The pieces of ECS ARNs the product needs: task id, cluster name, task-definition family and revision.
+//! The pieces of ECS ARNs the product needs: task id, cluster name, the account and region a task runs
+//! in, task-definition family and revision.
 
-/// `arn:<partition>:ecs:<region>:<account>:<resource>` -> `<resource>`.
-fn ecs_resource(arn: &str) -> Option<&str> {
+/// `arn:<partition>:ecs:<region>:<account>:<resource>` -> (`<region>`, `<account>`, `<resource>`).
+fn ecs_parts(arn: &str) -> Option<(&str, &str, &str)> {
     let mut parts = arn.splitn(6, ':');
     let (scheme, partition, service) = (parts.next()?, parts.next()?, parts.next()?);
-    let (_region, _account, resource) = (parts.next()?, parts.next()?, parts.next()?);
-    (scheme == "arn" && !partition.is_empty() && service == "ecs").then_some(resource)
+    let (region, account, resource) = (parts.next()?, parts.next()?, parts.next()?);
+    (scheme == "arn" && !partition.is_empty() && service == "ecs").then_some((region, account, resource))
+}
+
+fn ecs_resource(arn: &str) -> Option<&str> {
+    ecs_parts(arn).map(|(_, _, resource)| resource)
+}
+
+/// Letters and digits only: published samples redact accounts as `XXXXXXXXXXXX`, and neither may hold
+/// the `#` that separates the parts of a rollup key.
+fn is_account(account: &str) -> bool {
+    (1..=64).contains(&account.len()) && account.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn is_region(region: &str) -> bool {
+    (1..=64).contains(&region.len())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,30 +53,54 @@ pub fn is_ecs_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The account and region a task runs in, from its ARN. With the family and cluster names, it is what
+/// tells two accounts' tasks apart: both may have a cluster `prod` and a family `web`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Origin {
+    pub account: String,
+    pub region: String,
+}
+
+impl Origin {
+    pub fn of_task_arn(task_arn: &str) -> Option<Origin> {
+        let task = parse_task_arn(task_arn).ok()?;
+        Some(Origin {
+            account: task.account.to_owned(),
+            region: task.region.to_owned(),
+        })
+    }
+}
+
 /// A task ARN in the old (`task/<id>`) or new (`task/<cluster>/<id>`) format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskArn<'a> {
     pub task_id: &'a str,
     /// Only the new format names the cluster.
     pub cluster_name: Option<&'a str>,
+    pub region: &'a str,
+    pub account: &'a str,
 }
 
 pub fn parse_task_arn(arn: &str) -> Result<TaskArn<'_>, ArnError> {
     const EXPECTED: &str = "arn:aws:ecs:<region>:<account>:task/[<cluster>/]<id>";
-    let path = ecs_resource(arn)
-        .and_then(|resource| resource.strip_prefix("task/"))
+    let (region, account, path) = ecs_parts(arn)
+        .and_then(|(region, account, resource)| Some((region, account, resource.strip_prefix("task/")?)))
         .ok_or_else(|| ArnError::new("taskArn", arn, EXPECTED))?;
-    let parsed = match path.split_once('/') {
-        None => TaskArn {
-            task_id: path,
-            cluster_name: None,
-        },
-        Some((cluster, id)) => TaskArn {
-            task_id: id,
-            cluster_name: Some(cluster),
-        },
+    let (task_id, cluster_name) = match path.split_once('/') {
+        None => (path, None),
+        Some((cluster, id)) => (id, Some(cluster)),
     };
-    if is_ecs_name(parsed.task_id) && parsed.cluster_name.is_none_or(is_ecs_name) {
+    let parsed = TaskArn {
+        task_id,
+        cluster_name,
+        region,
+        account,
+    };
+    if is_ecs_name(parsed.task_id)
+        && parsed.cluster_name.is_none_or(is_ecs_name)
+        && is_region(region)
+        && is_account(account)
+    {
         Ok(parsed)
     } else {
         Err(ArnError::new("taskArn", arn, EXPECTED))
@@ -115,7 +157,9 @@ mod tests {
             new,
             TaskArn {
                 task_id: "c13b4cb40f1f4fe4a2971f76ae5a47ad",
-                cluster_name: Some("FargateCluster")
+                cluster_name: Some("FargateCluster"),
+                region: "us-west-2",
+                account: "111122223333",
             }
         );
         let old =
@@ -124,7 +168,9 @@ mod tests {
             old,
             TaskArn {
                 task_id: "b99d40b3-5176-4f71-9a52-9dbd6f1cebef",
-                cluster_name: None
+                cluster_name: None,
+                region: "us-east-1",
+                account: "111122223333",
             }
         );
         let china = parse_task_arn("arn:aws-cn:ecs:cn-north-1:111122223333:task/c/abc").unwrap();
@@ -141,6 +187,10 @@ mod tests {
             "arn:aws:ecs:us-east-1:1:task/a/b/c",
             "arn:aws:ecs:us-east-1:1:service/abc",
             "arn:aws:ecs:us-east-1:1:task/c/t OR 1=1",
+            // No region or account, or one that could break a rollup key apart.
+            "arn:aws:ecs:::task/c/t",
+            "arn:aws:ecs:us-east-1:1#2:task/c/t",
+            "arn:aws:ecs:US-EAST-1:1:task/c/t",
         ] {
             let err = parse_task_arn(bad).unwrap_err();
             assert_eq!(err.field, "taskArn", "{bad}");

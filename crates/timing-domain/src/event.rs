@@ -127,6 +127,17 @@ pub enum EventError {
     WrongKind { event_source: String, detail_type: String },
     #[error(transparent)]
     Arn(#[from] crate::arn::ArnError),
+    /// The envelope's account (set by EventBridge: the account that put the event, or that forwarded it
+    /// from its own bus; no caller can choose it) is not the task's. In central mode every member may put
+    /// events on the central bus, so this is what keeps one account's events off another's records.
+    #[error(
+        "event from account {envelope_account} names {task_arn}, a task of account {task_account}: an account reports only its own tasks"
+    )]
+    ForeignTask {
+        envelope_account: String,
+        task_arn: String,
+        task_account: String,
+    },
     #[error("empty payload: expected one ECS task state change event (EventBridge JSON)")]
     Empty,
     #[error(
@@ -138,6 +149,21 @@ pub enum EventError {
 /// EventBridge's largest event (PutEvents entry): 256 KB. Refusing more bounds a record below
 /// DynamoDB's 400 KB item limit, so a write never fails for size.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// Refuses an event whose envelope names another account than its task's ARN. An envelope without one
+/// (a hand-made event) is not checked. The region is not: it says where the event was put, which is no
+/// other account's business.
+pub fn check_origin(envelope_account: Option<&str>, task_arn: &str) -> Result<(), EventError> {
+    let task = crate::arn::parse_task_arn(task_arn)?;
+    match envelope_account {
+        Some(account) if account != task.account => Err(EventError::ForeignTask {
+            envelope_account: account.chars().take(64).collect(),
+            task_arn: task_arn.to_owned(),
+            task_account: task.account.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
 
 /// Parses an EventBridge envelope holding an ECS Task State Change, naming the offending field on error.
 pub fn parse_event(json: &[u8]) -> Result<TaskStateChangeEvent, EventError> {
@@ -349,6 +375,22 @@ mod tests {
         assert!(
             err.contains("`detail.startedAt`") && err.contains("\"yesterday\""),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn an_event_about_another_accounts_task_is_refused() {
+        let task_arn = "arn:aws:ecs:us-west-2:111122223333:task/prod/c13b4cb40f1f4fe4a2971f76ae5a47ad";
+        assert_eq!(check_origin(Some("111122223333"), task_arn), Ok(()));
+        // A hand-made event without an envelope account is not checked.
+        assert_eq!(check_origin(None, task_arn), Ok(()));
+        let refused = check_origin(Some("444455556666"), task_arn).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "event from account 444455556666 names {task_arn}, a task of account 111122223333: an account \
+                 reports only its own tasks"
+            )
         );
     }
 

@@ -18,6 +18,11 @@ pub struct RecordQuery {
     pub from: Timestamp,
     /// Exclusive: windows [from, to) tile without overlap.
     pub to: Timestamp,
+    /// The account the tasks run in (their ARN's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -98,6 +103,8 @@ mod tests {
             family: "web".into(),
             from: Timestamp::parse(from).unwrap(),
             to: Timestamp::parse(to).unwrap(),
+            account: None,
+            region: None,
             cluster: None,
             revisions: vec![],
             launch_type: None,

@@ -183,6 +183,11 @@ pub const REPORT_ATTRIBUTES: [&str; 4] = ["snapshotter", "reportedContainers", "
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TimingRow {
+    /// The task ARN's (the stored form derives both from it: the Query projects `taskArn`).
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
     pub family: String,
     pub revision: u32,
     pub cluster_name: String,
@@ -212,7 +217,10 @@ pub struct TimingRow {
 }
 
 /// The attribute names of [`TimingRow`], for the query's ProjectionExpression.
-pub const TIMING_ROW_ATTRIBUTES: [&str; 21] = [
+pub const TIMING_ROW_ATTRIBUTES: [&str; 24] = [
+    "taskArn",
+    "account",
+    "region",
     "family",
     "revision",
     "clusterName",
@@ -325,6 +333,7 @@ impl TaskRecord {
         let failed_to_start = failed_to_start(&event.detail);
         let (task_id, family, revision, cluster_name) = {
             let task = &event.detail;
+            crate::event::check_origin(event.account.as_deref(), &task.task_arn)?;
             let task_arn = parse_task_arn(&task.task_arn)?;
             let definition = parse_task_definition_arn(&task.task_definition_arn)?;
             let cluster_name = match &task.cluster_arn {
@@ -549,6 +558,18 @@ mod tests {
     }
 
     #[test]
+    fn an_event_of_another_accounts_task_builds_no_record() {
+        let mut envelope = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
+            "region": "eu-west-1", "account": "444455556666", "detail": running_detail()});
+        let parsed = parse_event(envelope.to_string().as_bytes()).unwrap();
+        let err = TaskRecord::from_event(parsed, 30).unwrap_err();
+        assert!(matches!(err, EventError::ForeignTask { .. }), "{err}");
+        envelope["account"] = json!("111122223333");
+        let record = TaskRecord::from_event(parse_event(envelope.to_string().as_bytes()).unwrap(), 30).unwrap();
+        assert_eq!(record.account.as_deref(), Some("111122223333"));
+    }
+
+    #[test]
     fn malformed_arn_is_a_specific_error() {
         let mut detail = running_detail();
         detail["taskDefinitionArn"] = json!("web-soci:12");
@@ -625,6 +646,8 @@ mod tests {
         );
         assert_eq!(row.timestamp_anomalies, record.timestamp_anomalies);
         assert_eq!(row.image_digest_key(), "sha256:aa");
+        assert_eq!((&row.account, &row.region), (&record.account, &record.region));
+        assert!(record.account.is_some() && record.region.is_some());
         assert_eq!(row.phase_seconds(Phase::WarmUp), Some(4.75)); // 10:00:09 - 10:00:04.25
     }
 

@@ -305,6 +305,7 @@ pub fn parse_report(json: &[u8]) -> Result<ImageReportEvent, EventError> {
         message: err.to_string(),
     })?;
     event.detail.validate()?;
+    crate::event::check_origin(event.account.as_deref(), &event.detail.task_arn)?;
     if let (Some(ready_at), Some(time)) = (event.detail.readiness.and_then(|r| r.ready_at), event.time)
         && ready_at.millis() > time.timestamp_millis() + READY_AT_SLACK_MILLIS
     {
@@ -339,6 +340,18 @@ mod tests {
                 "excludedContainers": ["task-sidecar"]
             }
         })
+    }
+
+    #[test]
+    fn a_report_put_by_another_account_about_this_accounts_task_is_refused() {
+        // In central mode every member may put events on the central bus; EventBridge sets the envelope's
+        // account to the putter's, which cannot be forged.
+        let mut report = report_json(json!([{"name": "app", "snapshotter": "soci"}]));
+        report["account"] = json!("444455556666");
+        let err = parse_report(report.to_string().as_bytes()).unwrap_err();
+        assert!(matches!(err, EventError::ForeignTask { .. }), "{err}");
+        report["account"] = json!("111122223333");
+        assert!(parse_report(report.to_string().as_bytes()).is_ok());
     }
 
     fn snapshotter_of(containers: Value) -> Snapshotter {

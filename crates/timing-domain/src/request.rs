@@ -68,10 +68,12 @@ pub enum GroupBy {
     AvailabilityZone,
     ImageDigest,
     Snapshotter,
+    Account,
+    Region,
 }
 
 impl GroupBy {
-    pub const ALL: [GroupBy; 7] = [
+    pub const ALL: [GroupBy; 9] = [
         GroupBy::Family,
         GroupBy::Revision,
         GroupBy::Cluster,
@@ -79,6 +81,8 @@ impl GroupBy {
         GroupBy::AvailabilityZone,
         GroupBy::ImageDigest,
         GroupBy::Snapshotter,
+        GroupBy::Account,
+        GroupBy::Region,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -90,6 +94,8 @@ impl GroupBy {
             GroupBy::AvailabilityZone => "availabilityZone",
             GroupBy::ImageDigest => "imageDigest",
             GroupBy::Snapshotter => "snapshotter",
+            GroupBy::Account => "account",
+            GroupBy::Region => "region",
         }
     }
 
@@ -97,7 +103,13 @@ impl GroupBy {
     pub fn in_rollups(self) -> bool {
         matches!(
             self,
-            GroupBy::Family | GroupBy::Revision | GroupBy::Cluster | GroupBy::LaunchType | GroupBy::Snapshotter
+            GroupBy::Family
+                | GroupBy::Revision
+                | GroupBy::Cluster
+                | GroupBy::LaunchType
+                | GroupBy::Snapshotter
+                | GroupBy::Account
+                | GroupBy::Region
         )
     }
 }
@@ -163,6 +175,8 @@ pub struct Request {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawRequest {
     query: Option<String>,
+    account: Option<String>,
+    region: Option<String>,
     cluster: Option<String>,
     family: Option<String>,
     revisions: Option<Vec<u32>>,
@@ -183,7 +197,9 @@ struct RawRequest {
     publish: Option<bool>,
 }
 
-const FILTER_FIELDS: [&str; 7] = [
+const FILTER_FIELDS: [&str; 9] = [
+    "account",
+    "region",
     "cluster",
     "family",
     "revisions",
@@ -197,6 +213,8 @@ impl RawRequest {
     fn given_fields(&self) -> Vec<&'static str> {
         let flags = [
             ("query", self.query.is_some()),
+            ("account", self.account.is_some()),
+            ("region", self.region.is_some()),
             ("cluster", self.cluster.is_some()),
             ("family", self.family.is_some()),
             ("revisions", self.revisions.is_some()),
@@ -294,7 +312,7 @@ pub fn parse_request(payload: &[u8], limits: &Limits, now: Timestamp, key: &Toke
             let group_by = group_by(raw.group_by.as_deref())?;
             if let Some(dimension) = group_by.iter().find(|d| !exact && !d.in_rollups()) {
                 return invalid(format!(
-                    "groupBy: {:?} needs \"exact\": true (the rollups are kept by family, revision, cluster, launchType and snapshotter)",
+                    "groupBy: {:?} needs \"exact\": true (the rollups are kept by family, revision, cluster, launchType, snapshotter, account and region)",
                     dimension.name()
                 ));
             }
@@ -368,6 +386,9 @@ fn tasks(raw: &RawRequest, limits: &Limits, now: Timestamp, key: &TokenKey) -> R
     // Only when given, so tokens issued before the filter existed still resume.
     if raw.snapshotter.is_some() {
         fingerprinted.push(raw.snapshotter.as_deref());
+    }
+    if raw.account.is_some() || raw.region.is_some() {
+        fingerprinted.extend([raw.account.as_deref(), raw.region.as_deref()]);
     }
     let fingerprint = request_fingerprint(&fingerprinted);
     let after = match &raw.next_token {
@@ -491,6 +512,26 @@ fn filters_of(
             ));
         }
     };
+    let account = match raw.account.as_deref() {
+        None => None,
+        Some(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => Some(id.to_owned()),
+        Some(other) => {
+            return invalid(format!(
+                "{prefix}account: an AWS account id is 12 digits, got {:?}",
+                other.chars().take(80).collect::<String>()
+            ));
+        }
+    };
+    let region = match raw.region.as_deref() {
+        None => None,
+        Some(name) if is_region_name(name) => Some(name.to_owned()),
+        Some(other) => {
+            return invalid(format!(
+                "{prefix}region: an AWS region name such as \"eu-west-1\", got {:?}",
+                other.chars().take(80).collect::<String>()
+            ));
+        }
+    };
     let launch_type = match raw.launch_type.as_deref() {
         None => None,
         Some(kind) if LAUNCH_TYPES.contains(&kind) => Some(kind.to_owned()),
@@ -558,11 +599,26 @@ fn filters_of(
         family,
         from,
         to,
+        account,
+        region,
         cluster,
         revisions,
         launch_type,
         snapshotter,
     })
+}
+
+/// `<area>-<place>-<number>`, with more parts in some partitions (`us-gov-west-1`, `us-isob-east-1`).
+fn is_region_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    name.len() <= 32
+        && parts.len() >= 3
+        && parts
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 fn phases(names: Option<&[String]>) -> Result<Vec<Phase>, RequestError> {

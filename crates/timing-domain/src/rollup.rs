@@ -1,5 +1,5 @@
 //! Rollups: what each task adds, exactly once, to the items of its (family, revision, cluster, launch
-//! type) series for the hour and for the day (UTC) of its createdAt. How those items are keyed and
+//! type, snapshotter, account and region) series for the hour and for the day (UTC) of its createdAt. How those items are keyed and
 //! written is `timing-dynamodb`'s (`keys`, `rollup_store`).
 //!
 //! Each task adds to both its hour item and its day item, so they hold the same tasks: a 30-day summary
@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::arn::Origin;
 use crate::record::TaskRecord;
 use crate::report::Snapshotter;
 use crate::sketch::LogHistogram;
@@ -107,6 +108,9 @@ pub struct Series {
     pub launch_type: Option<String>,
     /// From the task's image report; a task that learns it moves into this series (`stream`).
     pub snapshotter: Option<Snapshotter>,
+    /// The task ARN's account and region. None on the series of records written before rollups were
+    /// kept by account (see [`crate::stream::Image::by_account`]), whose items keep the keys they had.
+    pub origin: Option<Origin>,
     pub granularity: Granularity,
     /// The start of the hour or day of createdAt.
     pub period_start: Timestamp,
@@ -120,6 +124,7 @@ impl Series {
             cluster_name: record.cluster_name.clone(),
             launch_type: record.launch_type.clone(),
             snapshotter: record.snapshotter,
+            origin: Origin::of_task_arn(&record.task_arn),
             granularity,
             period_start: granularity.start(record.created_at?),
         })
@@ -286,6 +291,17 @@ pub fn deltas(record: &TaskRecord, markers: &[Marker]) -> BTreeMap<RollupKey, De
     deltas
 }
 
+/// The same deltas keyed as before rollups were kept by account: what a record that predates it added.
+pub fn without_origin(deltas: BTreeMap<RollupKey, Delta>) -> BTreeMap<RollupKey, Delta> {
+    deltas
+        .into_iter()
+        .map(|((mut series, slot), delta)| {
+            series.origin = None;
+            ((series, slot), delta)
+        })
+        .collect()
+}
+
 /// How long rollup items outlive the end of their period: the retention the record carries (its
 /// expiresAt minus its createdAt), so every writer of an item sets the same expiry, and an hour's
 /// items go with that hour's records.
@@ -301,6 +317,8 @@ pub struct RollupItem {
     pub cluster_name: String,
     pub launch_type: Option<String>,
     pub snapshotter: Option<Snapshotter>,
+    /// None on items written before rollups were kept by account.
+    pub origin: Option<Origin>,
     pub slot: String,
     pub delta: Delta,
 }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::record::TaskRecord;
-use crate::rollup::{Delta, Marker, RollupKey, deltas, known_markers, rollup_retention_seconds};
+use crate::rollup::{Delta, Marker, RollupKey, deltas, known_markers, rollup_retention_seconds, without_origin};
 
 /// A record as one side of a stream record.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +17,10 @@ pub struct Image {
     pub stream_path: bool,
     /// The transaction path's markers on the record (empty on records it never rolled up).
     pub legacy_rolled_up: BTreeSet<String>,
+    /// Written by a task-events that keys rollups by account and region (it marks its writes). A record
+    /// written before counts under the keys without them, where it was added: a write that crosses the
+    /// upgrade moves the task from those items to its account's, as a change of series would.
+    pub by_account: bool,
 }
 
 impl Image {
@@ -26,6 +30,7 @@ impl Image {
             record,
             stream_path: true,
             legacy_rolled_up: BTreeSet::new(),
+            by_account: true,
         }
     }
 
@@ -35,6 +40,7 @@ impl Image {
             record,
             stream_path: false,
             legacy_rolled_up: rolled_up.iter().map(|marker| (*marker).to_owned()).collect(),
+            by_account: false,
         }
     }
 
@@ -48,9 +54,17 @@ impl Image {
     /// What this record has put into the rollups: every marker it knows (stream path), or the markers
     /// the transaction path's transactions added.
     pub fn contribution(&self) -> BTreeMap<RollupKey, Delta> {
-        match self.stream_path {
-            true => deltas(&self.record, &known_markers(&self.record)),
-            false => deltas(&self.record, &self.markers_in(&self.legacy_rolled_up)),
+        let markers = match self.stream_path {
+            true => known_markers(&self.record),
+            false => self.markers_in(&self.legacy_rolled_up),
+        };
+        self.keyed(deltas(&self.record, &markers))
+    }
+
+    fn keyed(&self, deltas: BTreeMap<RollupKey, Delta>) -> BTreeMap<RollupKey, Delta> {
+        match self.by_account {
+            true => deltas,
+            false => without_origin(deltas),
         }
     }
 }
@@ -133,7 +147,13 @@ pub fn item_changes(change: &StreamChange) -> BTreeMap<RollupKey, ItemChange> {
                 .difference(&old.legacy_rolled_up)
                 .cloned()
                 .collect();
-            signed(&mut changes, new, deltas(&new.record, &new.markers_in(&added)), -1);
+            // The transaction path keyed its items without account and region, whoever wrote the record.
+            signed(
+                &mut changes,
+                new,
+                without_origin(deltas(&new.record, &new.markers_in(&added))),
+                -1,
+            );
         }
         StreamChange::Remove {
             by: Removal::Expired, ..
@@ -189,6 +209,17 @@ mod tests {
         (Series::of(&image.record, granularity).unwrap(), slot)
     }
 
+    /// The changes as if no item had an account: what a read across every account sums.
+    fn folded(changes: BTreeMap<RollupKey, ItemChange>) -> BTreeMap<RollupKey, ItemChange> {
+        let mut folded: BTreeMap<RollupKey, ItemChange> = BTreeMap::new();
+        for ((mut series, slot), change) in changes {
+            series.origin = None;
+            folded.entry((series, slot)).or_default().merge(&change);
+        }
+        folded.retain(|_, change| !change.is_empty());
+        folded
+    }
+
     fn amounts(pairs: &[(&str, i128)]) -> BTreeMap<String, i128> {
         pairs
             .iter()
@@ -232,6 +263,33 @@ mod tests {
         );
         // The same write seen again changes nothing: old and new are the same record.
         assert!(item_changes(&StreamChange::Modify { old: new.clone(), new }).is_empty());
+    }
+
+    #[test]
+    fn a_write_across_the_account_keys_upgrade_moves_the_task_to_its_accounts_items() {
+        let mut old = pending();
+        old.by_account = false;
+        let new = running("2026-11-22T10:00:20Z");
+        let changes = item_changes(&StreamChange::Modify {
+            old: old.clone(),
+            new: new.clone(),
+        });
+        let before = key(&old, Granularity::Hour, COUNTS_SLOT);
+        let mut unkeyed = before.clone();
+        unkeyed.0.origin = None;
+        let origin = before.0.origin.clone().unwrap();
+        assert_eq!((origin.account.as_str(), origin.region.as_str()), ("1", "us-east-1"));
+        // Out of the item the old record was added to (no account), whole, into its account's.
+        assert_eq!(changes[&unkeyed].amounts, amounts(&[("tasks", -1)]));
+        assert_eq!(changes[&before].amounts, amounts(&[("tasks", 1), ("started", 1)]));
+        // Written again before the upgrade: it stays where it was.
+        let mut old_again = running("2026-11-22T10:00:20Z");
+        old_again.by_account = false;
+        let same = item_changes(&StreamChange::Modify {
+            old: old.clone(),
+            new: old_again,
+        });
+        assert!(same.keys().all(|(series, _)| series.origin.is_none()), "{same:?}");
     }
 
     #[test]
@@ -343,11 +401,13 @@ mod tests {
         });
         // The old path wrote and rolled up `task` only; the stream path's write makes it RUNNING: as if
         // the stream path had counted the task from the start.
+        // Its `task` also moves from the items without account to its account's (folded here; see
+        // a_write_across_the_account_keys_upgrade_moves_the_task_to_its_accounts_items).
         let upgraded = StreamChange::Modify {
             old: legacy(pending(), &["task"]),
             new: new.clone(),
         };
-        assert_eq!(item_changes(&upgraded), fresh);
+        assert_eq!(folded(item_changes(&upgraded)), folded(fresh));
         // The old path wrote the record and died before its transaction: nothing was counted, all is due.
         let unrolled = StreamChange::Modify {
             old: legacy(pending(), &[]),
@@ -387,8 +447,11 @@ mod tests {
             old: new.clone(),
             new: relapsed,
         });
-        let counts = &taken_back[&key(&new, Granularity::Hour, COUNTS_SLOT)];
-        assert_eq!(counts.amounts, amounts(&[("started", -1), ("tasks", -1)]));
+        // From the items it added them to: the transaction path's, without account and region.
+        let mut unkeyed = key(&new, Granularity::Hour, COUNTS_SLOT);
+        unkeyed.0.origin = None;
+        assert_eq!(taken_back[&unkeyed].amounts, amounts(&[("started", -1), ("tasks", -1)]));
+        assert!(taken_back.keys().all(|(series, _)| series.origin.is_none()));
     }
 
     #[test]

@@ -76,6 +76,35 @@ fn snapshotter_filters_and_groups_from_the_rollups() {
 }
 
 #[test]
+fn account_and_region_filter_and_group_every_query_from_the_rollups_too() {
+    let request = json!({"query": "summary", "family": "web", "account": "111122223333", "region": "us-gov-west-1",
+        "groupBy": ["account", "region", "revision"]});
+    let Query::Summary(summary) = parse(&request).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (summary.filters.account.as_deref(), summary.filters.region.as_deref()),
+        (Some("111122223333"), Some("us-gov-west-1"))
+    );
+    assert_eq!(
+        (summary.group_by.as_slice(), summary.exact),
+        ([GroupBy::Account, GroupBy::Region, GroupBy::Revision].as_slice(), false)
+    );
+    let compare = json!({"query": "compare", "baseline": {"family": "web", "account": "111122223333"},
+        "candidate": {"family": "web", "account": "444455556666"}});
+    let Query::Compare(compare) = parse(&compare).unwrap() else {
+        panic!()
+    };
+    assert_eq!(compare.baseline.account.as_deref(), Some("111122223333"));
+    assert_eq!(compare.candidate.account.as_deref(), Some("444455556666"));
+    let tasks = json!({"query": "tasks", "family": "web", "region": "eu-west-1"});
+    let Query::Tasks(tasks) = parse(&tasks).unwrap() else {
+        panic!()
+    };
+    assert_eq!(tasks.filters.region.as_deref(), Some("eu-west-1"));
+}
+
+#[test]
 fn every_bad_request_gets_a_specific_message() {
     let cases = [
         (json!({"family": "web"}), "query: required"),
@@ -200,7 +229,20 @@ fn every_bad_request_gets_a_specific_message() {
         ),
         (
             json!({"query": "summary", "family": "web", "groupBy": ["family", "availabilityZone"]}),
-            "groupBy: \"availabilityZone\" needs \"exact\": true (the rollups are kept by family, revision, cluster, launchType and snapshotter)",
+            "groupBy: \"availabilityZone\" needs \"exact\": true (the rollups are kept by family, revision, cluster, launchType, snapshotter, account and region)",
+        ),
+        (
+            json!({"query": "summary", "family": "web", "account": "1111-2222-3333"}),
+            "account: an AWS account id is 12 digits, got \"1111-2222-3333\"",
+        ),
+        (
+            json!({"query": "tasks", "family": "web", "region": "eu-west"}),
+            "region: an AWS region name such as \"eu-west-1\", got \"eu-west\"",
+        ),
+        (
+            json!({"query": "compare", "baseline": {"family": "web", "account": "111122223333"},
+                "candidate": {"family": "web", "region": "EU-WEST-1"}}),
+            "candidate.region: an AWS region name such as \"eu-west-1\", got \"EU-WEST-1\"",
         ),
         (
             json!({"query": "compare", "baseline": {"family": "web", "snapshotter": "soci"},
@@ -259,6 +301,10 @@ fn a_token_resumes_its_own_request_and_no_other() {
     let mut other_filters = next.clone();
     other_filters["cluster"] = json!("prod");
     assert!(refusal(other_filters).starts_with("nextToken: was issued for a request with different filters"));
+    // Another account's tasks are another listing.
+    let mut other_account = next.clone();
+    other_account["account"] = json!("111122223333");
+    assert!(refusal(other_account).starts_with("nextToken: was issued for a request with different filters"));
     let mut tampered = next.clone();
     tampered["nextToken"] = json!(token.replacen('e', "f", 1));
     let message = refusal(tampered);

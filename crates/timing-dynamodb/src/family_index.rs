@@ -143,6 +143,7 @@ mod tests {
             cluster_name: "prod".into(),
             launch_type: None,
             snapshotter: None,
+            origin: None,
             granularity,
             period_start,
         };

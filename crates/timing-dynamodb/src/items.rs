@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use timing_domain::arn::Origin;
 use timing_domain::record::TaskRecord;
 use timing_domain::report::Snapshotter;
 use timing_domain::rollup::{COUNTS_SLOT, Counts, Delta, PhaseRollup, RollupItem};
@@ -13,7 +14,7 @@ use timing_domain::timestamp::Timestamp;
 use crate::error::{RollupItemError, StoreError};
 use crate::keys::{
     METRICS_EMITTED, METRICS_EMITTED_BEFORE, NOTHING_EMITTED, REPORT_LEDGER, ROLLED_UP, ROLLUP_PARTITION_KEY,
-    ROLLUP_SORT_KEY, ROLLUPS_FROM_STREAM, WRITE_ID,
+    ROLLUP_SORT_KEY, ROLLUPS_BY_ACCOUNT, ROLLUPS_FROM_STREAM, WRITE_ID,
 };
 use crate::record_item::{ledger_key, record_form};
 
@@ -31,6 +32,7 @@ pub fn record_from_item(
 /// transaction path's markers kept (see [`Image`]).
 pub fn image_from_item(mut item: HashMap<String, AttributeValue>) -> Result<Image, StoreError> {
     let stream_path = matches!(item.get(ROLLUPS_FROM_STREAM), Some(AttributeValue::Bool(true)));
+    let by_account = matches!(item.get(ROLLUPS_BY_ACCOUNT), Some(AttributeValue::Bool(true)));
     let legacy_rolled_up = string_set(&item, ROLLED_UP);
     for bookkeeping in [
         METRICS_EMITTED,
@@ -38,6 +40,7 @@ pub fn image_from_item(mut item: HashMap<String, AttributeValue>) -> Result<Imag
         ROLLED_UP,
         WRITE_ID,
         ROLLUPS_FROM_STREAM,
+        ROLLUPS_BY_ACCOUNT,
     ] {
         item.remove(bookkeeping);
     }
@@ -45,6 +48,7 @@ pub fn image_from_item(mut item: HashMap<String, AttributeValue>) -> Result<Imag
         record: serde_dynamo::from_item(record_form(item))?,
         stream_path,
         legacy_rolled_up,
+        by_account,
     })
 }
 
@@ -160,6 +164,15 @@ pub fn rollup_item_from_item(item: &HashMap<String, AttributeValue>) -> Result<R
                 Snapshotter::from_name(&name)
                     .ok_or_else(|| fail(format!("snapshotter {name:?} is not one this code knows")))?,
             ),
+        },
+        origin: match (text("account"), text("region")) {
+            (Some(account), Some(region)) => Some(Origin { account, region }),
+            (None, None) => None,
+            _ => {
+                return Err(fail(
+                    "an account without a region, or a region without an account".into(),
+                ));
+            }
         },
         slot,
         delta,

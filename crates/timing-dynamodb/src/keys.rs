@@ -2,7 +2,7 @@
 //! rollup item's sort key is spelled.
 //!
 //! Rollup table key: `family` (partition) and `periodSeries` (sort) =
-//! `<period>#<slot>#<revision>#<cluster>#<launchType>`, where the slot is a phase name or `tasks` (the
+//! `<period>#<slot>#<revision>#<cluster>#<launchType>[#<snapshotter>][#<account>:<region>]`, where the slot is a phase name or `tasks` (the
 //! counts) and the period is `YYYY-MM-DDTHH` for an hour item or `D#YYYY-MM-DD` for a day item. The
 //! period leads, so one Query with `BETWEEN` reads every series of a family over a run of hours or of
 //! days; day keys start with a letter, so no range of hour keys (digits) reaches them.
@@ -39,6 +39,10 @@ pub const ROLLED_UP: &str = "rolledUp";
 /// `true` on every record the stream path writes: task-rollups counts such a record whole, and a record
 /// without it only as far as its `rolledUp` says (`timing_domain::stream::Image`).
 pub const ROLLUPS_FROM_STREAM: &str = "rollupsFromStream";
+/// `true` on every record written since rollups are kept by account and region: task-rollups keys
+/// such a record's rollups with its account and region, and an older record's without
+/// (`timing_domain::stream::Image::by_account`).
+pub const ROLLUPS_BY_ACCOUNT: &str = "rollupsByAccount";
 
 /// On an item with an image report (`crate::report_store`), the ledger (`metricsEmitted`) as the report's
 /// write found it. This and [`REPORT_WRITE_ID`] have short names: with the report they stay under 1 KB.
@@ -79,7 +83,9 @@ pub fn period_key_prefix(granularity: Granularity, start: Timestamp) -> String {
 }
 
 /// The sort key of `series`' item for `slot`. A task with an image report adds `#<snapshotter>`, so the
-/// series of tasks without one keep the keys they had before reports existed.
+/// series of tasks without one keep the keys they had before reports existed; a series with an account
+/// and region ends with `#<account>:<region>` (the only part with a `:`), so two accounts' tasks of the
+/// same family, revision and cluster names never share an item.
 pub fn rollup_sort_key(series: &Series, slot: &str) -> String {
     let mut key = format!(
         "{}#{slot}#{}#{}#{}",
@@ -91,6 +97,12 @@ pub fn rollup_sort_key(series: &Series, slot: &str) -> String {
     if let Some(snapshotter) = series.snapshotter {
         key.push('#');
         key.push_str(snapshotter.name());
+    }
+    if let Some(origin) = &series.origin {
+        key.push('#');
+        key.push_str(&origin.account);
+        key.push(':');
+        key.push_str(&origin.region);
     }
     key
 }
@@ -137,6 +149,7 @@ mod tests {
             cluster_name: "prod".into(),
             launch_type: None,
             snapshotter: None,
+            origin: None,
             granularity: Granularity::Day,
             period_start: Timestamp::parse("2026-11-22T00:00:00Z").unwrap(),
         };
@@ -147,6 +160,23 @@ mod tests {
             ..day.clone()
         };
         assert_eq!(rollup_sort_key(&soci, "run"), "D#2026-11-22#run#3#prod#-#soci");
+        let origin = |account: &str| timing_domain::arn::Origin {
+            account: account.into(),
+            region: "eu-west-1".into(),
+        };
+        let other_account = Series {
+            origin: Some(origin("111122223333")),
+            ..soci.clone()
+        };
+        assert_eq!(
+            rollup_sort_key(&other_account, "run"),
+            "D#2026-11-22#run#3#prod#-#soci#111122223333:eu-west-1"
+        );
+        let third = Series {
+            origin: Some(origin("444455556666")),
+            ..soci.clone()
+        };
+        assert_ne!(rollup_sort_key(&other_account, "run"), rollup_sort_key(&third, "run"));
         // Hour ranges run from "<hour>#" to "<hour>$"; hours are digits, "D" sorts above all of them.
         assert!(key.as_str() > "9999-12-31T23$");
     }

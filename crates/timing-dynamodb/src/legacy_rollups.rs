@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use timing_domain::record::{RECORD_ATTRIBUTES, TaskRecord};
-use timing_domain::rollup::{Marker, deltas, rollup_retention_seconds};
+use timing_domain::rollup::{Marker, deltas, rollup_retention_seconds, without_origin};
 
 use crate::StoreError;
 use crate::expression::Expression;
@@ -127,7 +127,8 @@ impl TaskStore {
         let retention_seconds = rollup_retention_seconds(record);
         while !due.is_empty() {
             let mut items = vec![transact_item(&self.table, marker_update(&record.task_arn, &due))?];
-            for (key, delta) in deltas(record, &due) {
+            // Keyed as this path keyed them: without account and region.
+            for (key, delta) in without_origin(deltas(record, &due)) {
                 items.push(transact_item(
                     &self.rollup_table,
                     rollup_update(&key, &delta, retention_seconds),

@@ -48,6 +48,34 @@ fn filters(query: &RecordQuery, expression: &mut Expression) -> Vec<String> {
     filters
 }
 
+/// Records hold no account or region attribute (their task ARN says both, see `record_item`): the ARN
+/// `arn:<partition>:ecs:<region>:<account>:task/…` contains `:<region>:<account>:task/`, and an account
+/// id or a region name is nothing else of it (the request checked their form).
+fn record_origin_filter(query: &RecordQuery, expression: &mut Expression) -> Option<String> {
+    let fragment = match (&query.account, &query.region) {
+        (None, None) => return None,
+        (Some(account), None) => format!(":{account}:task/"),
+        (None, Some(region)) => format!(":ecs:{region}:"),
+        (Some(account), Some(region)) => format!(":ecs:{region}:{account}:task/"),
+    };
+    let task_arn = expression.name(crate::keys::PARTITION_KEY);
+    let value = expression.value("origin", AttributeValue::S(fragment));
+    Some(format!("contains({task_arn}, {value})"))
+}
+
+/// Rollup items name their account and region (items from before they did name neither, and match
+/// neither filter).
+fn rollup_origin_filters(query: &RecordQuery, expression: &mut Expression) -> Vec<String> {
+    let mut filters = Vec::new();
+    if let Some(account) = &query.account {
+        filters.push(expression.equals("account", "account", AttributeValue::S(account.clone())));
+    }
+    if let Some(region) = &query.region {
+        filters.push(expression.equals("region", "region", AttributeValue::S(region.clone())));
+    }
+    filters
+}
+
 /// Records on the index: family, createdAt BETWEEN from AND to − 1 ms (createdAt is stored to the
 /// millisecond), the optional filters as a FilterExpression.
 pub fn record_query(query: &RecordQuery) -> QueryParameters {
@@ -58,7 +86,9 @@ pub fn record_query(query: &RecordQuery) -> QueryParameters {
         AttributeValue::S(query.from.to_string()),
         AttributeValue::S(query.last_included().to_string()),
     );
-    let filter = all_of(filters(query, &mut expression));
+    let mut filters = filters(query, &mut expression);
+    filters.extend(record_origin_filter(query, &mut expression));
+    let filter = all_of(filters);
     QueryParameters {
         key_condition: format!("{family} AND {window}"),
         filter,
@@ -113,6 +143,7 @@ pub fn rollup_query(query: &RecordQuery, slots: &[&str], range: &KeyRange) -> Qu
         AttributeValue::S(range.to.clone()),
     );
     let mut filters = filters(query, &mut expression);
+    filters.extend(rollup_origin_filters(query, &mut expression));
     let slots = slots.iter().map(|slot| AttributeValue::S((*slot).to_owned()));
     filters.push(expression.one_of("slot", "slot", slots));
     QueryParameters {
@@ -134,6 +165,8 @@ mod tests {
             family: "web".into(),
             from: Timestamp::parse("2026-11-01T00:00:00Z").unwrap(),
             to: Timestamp::parse("2026-11-02T00:00:00Z").unwrap(),
+            account: None,
+            region: None,
             cluster: None,
             revisions: vec![],
             launch_type: None,
@@ -152,6 +185,45 @@ mod tests {
         assert_eq!(values[":from"], AttributeValue::S("2026-11-01T00:00:00.000Z".into()));
         assert_eq!(values[":to"], AttributeValue::S("2026-11-01T23:59:59.999Z".into()));
         assert_eq!(parameters.filter, None);
+    }
+
+    #[test]
+    fn account_and_region_filter_records_by_their_arn_and_rollup_items_by_attribute() {
+        let arn = |region: &str, account: &str| format!("arn:aws:ecs:{region}:{account}:task/prod/0123abcd");
+        let matches = |query: &RecordQuery, task_arn: &str| {
+            let parameters = record_query(query);
+            let fragment = parameters.expression.values[":origin"].as_s().unwrap().clone();
+            assert_eq!(parameters.filter.as_deref(), Some("contains(#taskArn, :origin)"));
+            task_arn.contains(&fragment)
+        };
+        let both = RecordQuery {
+            account: Some("111122223333".into()),
+            region: Some("eu-west-1".into()),
+            ..query()
+        };
+        assert!(matches(&both, &arn("eu-west-1", "111122223333")));
+        assert!(!matches(&both, &arn("eu-west-2", "111122223333")));
+        assert!(!matches(&both, &arn("eu-west-1", "444455556666")));
+        let account = RecordQuery {
+            account: Some("111122223333".into()),
+            ..query()
+        };
+        assert!(matches(&account, &arn("ap-south-1", "111122223333")));
+        assert!(!matches(&account, &arn("ap-south-1", "211122223333")));
+        let region = RecordQuery {
+            region: Some("eu-west-1".into()),
+            ..query()
+        };
+        assert!(matches(&region, &arn("eu-west-1", "111122223333")));
+        // A region that is a prefix of another is not that one.
+        assert!(!matches(&region, &arn("eu-west-10", "111122223333")));
+
+        let range = &rollup_key_ranges(&both)[0];
+        let rollups = rollup_query(&both, &["startup"], range);
+        assert_eq!(
+            rollups.filter.as_deref(),
+            Some("#account = :account AND #region = :region AND #slot IN (:slot0)")
+        );
     }
 
     #[test]
@@ -284,9 +356,9 @@ mod tests {
             .map(|placeholder| parameters.expression.names[placeholder].as_str())
             .collect();
         // Each attribute under its record name (items written before the stored form) and its stored
-        // name where that differs: 6 of the 21 keep theirs (family, revision, clusterName, launchType,
-        // snapshotter, createdAt).
-        assert_eq!(names.len(), 2 * TIMING_ROW_ATTRIBUTES.len() - 6);
+        // name where that differs: 9 of the 24 keep theirs (taskArn, account, region, family, revision,
+        // clusterName, launchType, snapshotter, createdAt).
+        assert_eq!(names.len(), 2 * TIMING_ROW_ATTRIBUTES.len() - 9);
         assert!(names.contains(&"rdAt"), "readyAt under its stored name");
         for name in [
             "failedToStart",

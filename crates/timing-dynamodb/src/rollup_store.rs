@@ -37,6 +37,10 @@ pub fn series_update(key: &RollupKey, retention_seconds: Option<i64>) -> ItemUpd
     if let Some(snapshotter) = series.snapshotter {
         expression.set("snapshotter", AttributeValue::S(snapshotter.name().to_owned()));
     }
+    if let Some(origin) = &series.origin {
+        expression.set("account", AttributeValue::S(origin.account.clone()));
+        expression.set("region", AttributeValue::S(origin.region.clone()));
+    }
     expression.set("slot", AttributeValue::S((*slot).to_owned()));
     expression.set(
         period_attribute(series.granularity),
@@ -166,14 +170,14 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "2026-11-22T10#containerStart#3#prod#FARGATE",
-                "2026-11-22T10#provisioning#3#prod#FARGATE",
-                "2026-11-22T10#startup#3#prod#FARGATE",
-                "2026-11-22T10#tasks#3#prod#FARGATE",
-                "D#2026-11-22#containerStart#3#prod#FARGATE",
-                "D#2026-11-22#provisioning#3#prod#FARGATE",
-                "D#2026-11-22#startup#3#prod#FARGATE",
-                "D#2026-11-22#tasks#3#prod#FARGATE",
+                "2026-11-22T10#containerStart#3#prod#FARGATE#1:us-east-1",
+                "2026-11-22T10#provisioning#3#prod#FARGATE#1:us-east-1",
+                "2026-11-22T10#startup#3#prod#FARGATE#1:us-east-1",
+                "2026-11-22T10#tasks#3#prod#FARGATE#1:us-east-1",
+                "D#2026-11-22#containerStart#3#prod#FARGATE#1:us-east-1",
+                "D#2026-11-22#provisioning#3#prod#FARGATE#1:us-east-1",
+                "D#2026-11-22#startup#3#prod#FARGATE#1:us-east-1",
+                "D#2026-11-22#tasks#3#prod#FARGATE#1:us-east-1",
             ]
         );
         for granularity in Granularity::BOTH {

@@ -213,6 +213,7 @@ mod tests {
             cluster_name: "prod".into(),
             launch_type: Some("FARGATE".into()),
             snapshotter: None,
+            origin: None,
             granularity: Granularity::Hour,
             period_start: Timestamp::parse("2026-11-22T10:00:00Z").unwrap(),
         };

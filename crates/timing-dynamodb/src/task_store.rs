@@ -20,7 +20,7 @@ use crate::items::{ReportSeen, report_seen};
 use crate::items::{ledger_set, number_attribute, record_from_item};
 use crate::keys::{
     DEFAULT_ROLLUP_TABLE_NAME, FAMILY_INDEX, METRICS_EMITTED, METRICS_EMITTED_BEFORE, NOTHING_EMITTED, PARTITION_KEY,
-    ROLLED_UP, ROLLUPS_FROM_STREAM, WRITE_ID, page_key_from_item, page_key_item,
+    ROLLED_UP, ROLLUPS_BY_ACCOUNT, ROLLUPS_FROM_STREAM, WRITE_ID, page_key_from_item, page_key_item,
 };
 use crate::reads::{QueryParameters, record_query, timing_row_query};
 use crate::record_item::{STORED_NAMES, ledger_code, record_form, stored_item};
@@ -84,6 +84,7 @@ static ATTRIBUTE_NAMES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
     let bookkeeping = [
         WRITE_ID,
         ROLLUPS_FROM_STREAM,
+        ROLLUPS_BY_ACCOUNT,
         METRICS_EMITTED,
         METRICS_EMITTED_BEFORE,
         ROLLED_UP,
@@ -114,6 +115,7 @@ pub fn versioned_update(
     replace_attributes(&mut expression, item, &STORED_NAMES);
     expression.set(WRITE_ID, AttributeValue::S(write_id.to_owned()));
     expression.set(ROLLUPS_FROM_STREAM, AttributeValue::Bool(true));
+    expression.set(ROLLUPS_BY_ACCOUNT, AttributeValue::Bool(true));
     // Operands are read from the item as it was, so this keeps the ledger from before the ADD below.
     let emitted = expression.name(METRICS_EMITTED);
     let before = expression.name(METRICS_EMITTED_BEFORE);
@@ -441,7 +443,7 @@ mod tests {
         let (set_part, bookkeeping) = set_part.split_once(", #writeId = ").unwrap();
         assert_eq!(
             bookkeeping,
-            ":writeId, #rollupsFromStream = :rollupsFromStream, #metricsEmittedBefore = if_not_exists(#metricsEmitted, :nothingEmitted)"
+            ":writeId, #rollupsFromStream = :rollupsFromStream, #rollupsByAccount = :rollupsByAccount, #metricsEmittedBefore = if_not_exists(#metricsEmitted, :nothingEmitted)"
         );
         assert_eq!(
             update.expression.values[":rollupsFromStream"],

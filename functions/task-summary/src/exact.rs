@@ -30,6 +30,8 @@ pub fn group_key(row: &TimingRow, group_by: &[GroupBy]) -> Vec<KeyPart> {
             GroupBy::AvailabilityZone => text(&row.availability_zone),
             GroupBy::ImageDigest => KeyPart::Text(row.image_digest_key()),
             GroupBy::Snapshotter => KeyPart::Text(Snapshotter::label(row.snapshotter).to_owned()),
+            GroupBy::Account => text(&row.account),
+            GroupBy::Region => text(&row.region),
         })
         .collect()
 }

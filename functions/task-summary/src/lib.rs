@@ -27,8 +27,10 @@ use model::{
     CompareAnswer, GroupSummary, KeyPart, METHOD, Precision, QueryKind, ROLLUP_METHOD, ROLLUP_PERCENTILES, Side,
     Source, SummaryAnswer, TasksAnswer,
 };
-use regressions::{RegressionsAnswer, SIGNIFICANCE, Settings, WATCHED_PHASES, judge_recent, regression_emf};
-use rollups::{RollupAccumulator, RollupGroups, rollup_compare_phase, rollup_group_key, rollup_phase_stats};
+use regressions::{RegressionsAnswer, SIGNIFICANCE, Settings, WATCHED_PHASES, judge_recent, labels, regression_emf};
+use rollups::{
+    RollupAccumulator, RollupGroups, rollup_compare_phase, rollup_group_key, rollup_phase_stats, split_by_origin,
+};
 use timing_domain::request::{
     CompareQuery, Format, Limits, Query, RegressionsQuery, RequestError, SummaryQuery, TasksQuery, parse_request,
 };
@@ -462,17 +464,23 @@ impl Handler {
                 family,
                 ..query.filters.clone()
             };
-            let by_revision = [request::GroupBy::Revision];
+            // Each account and region's tasks of the family are judged apart: two accounts' revision 15
+            // are different releases.
+            use request::GroupBy::{Account, Region, Revision};
+            let by_origin_revision = [Account, Region, Revision];
             let remaining = max_rows.saturating_sub(read.items_read);
             let (_, groups, family_read) = self
-                .read_rollup_groups(&filters, &WATCHED_PHASES, &by_revision, remaining)
+                .read_rollup_groups(&filters, &WATCHED_PHASES, &by_origin_revision, remaining)
                 .await?;
             read.add(&family_read);
-            let revisions = by_revision_number(groups);
+            let mut origins = split_by_origin(groups);
             // A family the index lists whose tasks the filters leave out has nothing to judge; one asked
             // for by name is answered either way.
-            if revisions.is_empty() && query.family.is_none() {
-                continue;
+            if origins.is_empty() {
+                match query.family {
+                    None => continue,
+                    Some(_) => origins.insert(None, RollupGroups::new()),
+                };
             }
             // Which revisions ran in the last day (the counts only): the newest of them is judged.
             let last_day = RecordQuery {
@@ -480,10 +488,18 @@ impl Handler {
                 ..filters.clone()
             };
             let remaining = max_rows.saturating_sub(read.items_read);
-            let (_, recent, recent_read) = self.read_rollup_groups(&last_day, &[], &by_revision, remaining).await?;
+            let (_, recent, recent_read) = self
+                .read_rollup_groups(&last_day, &[], &by_origin_revision, remaining)
+                .await?;
             read.add(&recent_read);
-            let recent: BTreeSet<u32> = by_revision_number(recent).into_keys().collect();
-            judged.push(judge_recent(&filters.family, &revisions, &recent, settings));
+            let mut recent = split_by_origin(recent);
+            for (origin, groups) in origins {
+                let revisions = by_revision_number(groups);
+                let recent: BTreeSet<u32> = by_revision_number(recent.remove(&origin).unwrap_or_default())
+                    .into_keys()
+                    .collect();
+                judged.push(judge_recent(&filters.family, &revisions, &recent, settings).in_origin(origin));
+            }
         }
         let published = query.publish.then(|| {
             for family in &judged {
@@ -497,6 +513,8 @@ impl Handler {
             from,
             to,
             family: query.family,
+            account: query.filters.account,
+            region: query.filters.region,
             cluster: query.filters.cluster,
             launch_type: query.filters.launch_type,
             snapshotter: query.filters.snapshotter,
@@ -508,8 +526,9 @@ impl Handler {
             precision: Precision(Source::Rollups),
             startup_regressions: judged
                 .iter()
-                .filter(|family| family.startup_regression)
-                .map(|family| family.family.clone())
+                .zip(labels(&judged))
+                .filter(|(family, _)| family.startup_regression)
+                .map(|(_, label)| label)
                 .collect(),
             published,
             read,

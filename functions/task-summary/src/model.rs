@@ -330,6 +330,10 @@ impl PhaseSeconds {
 #[serde(rename_all = "camelCase")]
 pub struct TaskRow {
     pub task_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub family: String,
     pub revision: u32,
     pub cluster: String,
@@ -372,6 +376,8 @@ impl From<TaskRecord> for TaskRow {
             ready_at: record.ready_at,
             ready_signal: record.ready_signal,
             task_id: record.task_id,
+            account: record.account,
+            region: record.region,
             family: record.family,
             revision: record.revision,
             cluster: record.cluster_name,

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::json;
+use timing_domain::arn::Origin;
 use timing_domain::rollup::PhaseRollup;
 use timing_domain::stats::mann_whitney_binned;
 use timing_domain::timing::Phase;
@@ -90,6 +91,11 @@ pub struct RevisionTasks {
 #[serde(rename_all = "camelCase")]
 pub struct FamilyRegression {
     pub family: String,
+    /// The account and region of the tasks judged (absent: rollup items from before they were kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// The revision before the newest (none when only one revision ran in the window).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<RevisionTasks>,
@@ -113,6 +119,10 @@ pub struct RegressionsAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<String>,
@@ -124,7 +134,7 @@ pub struct RegressionsAnswer {
     pub method: &'static str,
     pub source: Source,
     pub precision: Precision,
-    /// The families whose newest revision is a start-up regression.
+    /// The families whose newest revision is a start-up regression ([`FamilyRegression::label`]).
     pub startup_regressions: Vec<String>,
     /// `StartupRegression` documents printed (with `"publish": true`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -222,6 +232,8 @@ pub fn judge_recent(
         };
         return FamilyRegression {
             family: family.to_owned(),
+            account: None,
+            region: None,
             baseline: None,
             candidate: candidate.map(side),
             phases: Vec::new(),
@@ -248,12 +260,42 @@ pub fn judge_recent(
     let judged: Vec<String> = phases.iter().map(|p| phase_sentence(p, settings)).collect();
     FamilyRegression {
         family: family.to_owned(),
+        account: None,
+        region: None,
         summary: format!("revision {} against {}: {}", candidate.0, baseline.0, judged.join("; ")),
         baseline: Some(side(baseline)),
         candidate: Some(side(candidate)),
         phases,
         startup_regression,
     }
+}
+
+impl FamilyRegression {
+    pub fn in_origin(mut self, origin: Option<Origin>) -> FamilyRegression {
+        (self.account, self.region) = origin.map(|o| (o.account, o.region)).unzip();
+        self
+    }
+
+    fn qualified(&self) -> String {
+        match (&self.account, &self.region) {
+            (Some(account), Some(region)) => format!("{} ({account} {region})", self.family),
+            _ => self.family.clone(),
+        }
+    }
+}
+
+/// Each judgement's name in answers and tables: its family, and its account and region when the family was
+/// judged in more than one (a single account's answers read as they always did).
+pub fn labels(judged: &[FamilyRegression]) -> Vec<String> {
+    judged
+        .iter()
+        .map(
+            |family| match judged.iter().filter(|other| other.family == family.family).count() {
+                1 => family.family.clone(),
+                _ => family.qualified(),
+            },
+        )
+        .collect()
 }
 
 /// A change as a signed percentage with one decimal, `-` when unknown.
@@ -292,6 +334,9 @@ pub fn regression_emf(namespace: &str, family: &FamilyRegression, timestamp_mill
             }]
         },
         "TaskFamily": family.family,
+        // Properties, not dimensions: a metric per account would multiply the metric count (docs/organisation.md).
+        "account": family.account,
+        "region": family.region,
         STARTUP_REGRESSION: u8::from(family.startup_regression),
         "baselineRevision": family.baseline.map(|side| side.revision),
         "candidateRevision": family.candidate.map(|side| side.revision),

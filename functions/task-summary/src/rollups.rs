@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use timing_domain::arn::Origin;
 use timing_domain::report::Snapshotter;
 use timing_domain::rollup::{Delta, PhaseRollup, RollupItem};
 use timing_domain::sketch::LogHistogram;
@@ -54,11 +55,26 @@ pub fn rollup_group_key(item: &RollupItem, group_by: &[GroupBy]) -> Vec<KeyPart>
             GroupBy::Cluster => KeyPart::Text(item.cluster_name.clone()),
             GroupBy::LaunchType => KeyPart::Text(item.launch_type.clone().unwrap_or_else(|| "-".to_owned())),
             GroupBy::Snapshotter => KeyPart::Text(Snapshotter::label(item.snapshotter).to_owned()),
+            // Items from before rollups were kept by account name neither (docs/organisation.md).
+            GroupBy::Account => origin_part(item, |origin| &origin.account),
+            GroupBy::Region => origin_part(item, |origin| &origin.region),
             // The request parser refuses these without "exact": true.
             GroupBy::AvailabilityZone | GroupBy::ImageDigest => KeyPart::Text("-".to_owned()),
         })
         .collect()
 }
+
+fn origin_part(item: &RollupItem, part: impl Fn(&Origin) -> &String) -> KeyPart {
+    KeyPart::Text(
+        item.origin
+            .as_ref()
+            .map_or(NOT_KEPT, |origin| part(origin).as_str())
+            .to_owned(),
+    )
+}
+
+/// The account and region of rollup items written before rollups were kept by account.
+pub const NOT_KEPT: &str = "(not kept)";
 
 fn seconds(millis: Option<f64>) -> Option<f64> {
     millis.map(|ms| millis_rounded(ms / 1000.0))
@@ -126,6 +142,52 @@ pub fn rollup_compare_phase(phase: Phase, baseline: &PhaseRollup, candidate: &Ph
 
 pub type RollupGroups = BTreeMap<Vec<KeyPart>, RollupAccumulator>;
 
+impl RollupAccumulator {
+    pub fn merge(&mut self, other: &RollupAccumulator) {
+        let counts = &mut self.counts;
+        counts.tasks += other.counts.tasks;
+        counts.started += other.counts.started;
+        counts.stopped += other.counts.stopped;
+        counts.failed_to_start += other.counts.failed_to_start;
+        counts.timestamp_anomalies += other.counts.timestamp_anomalies;
+        counts.not_ready += other.counts.not_ready;
+        if self.phases.len() < other.phases.len() {
+            self.phases.resize(other.phases.len(), PhaseRollup::default());
+        }
+        for (mine, theirs) in self.phases.iter_mut().zip(&other.phases) {
+            mine.merge(theirs);
+        }
+    }
+}
+
+/// Groups keyed `[account, region, rest…]` ([`GroupBy::Account`], [`GroupBy::Region`] first) as groups
+/// keyed by the rest, per origin (None: items from before rollups were kept by account). When a family
+/// has those and exactly one account and region, they are merged into it: that is the upgraded
+/// single-account stack, whose older items can only be its own account's.
+pub fn split_by_origin(groups: RollupGroups) -> BTreeMap<Option<Origin>, RollupGroups> {
+    let mut split: BTreeMap<Option<Origin>, RollupGroups> = BTreeMap::new();
+    for (key, accumulator) in groups {
+        let origin = match key.as_slice() {
+            [KeyPart::Text(account), KeyPart::Text(region), ..] if account != NOT_KEPT => Some(Origin {
+                account: account.clone(),
+                region: region.clone(),
+            }),
+            _ => None,
+        };
+        let rest = key.into_iter().skip(2).collect();
+        split.entry(origin).or_default().insert(rest, accumulator);
+    }
+    if split.len() == 2
+        && let Some(older) = split.remove(&None)
+        && let Some(only) = split.values_mut().next()
+    {
+        for (key, accumulator) in older {
+            only.entry(key).or_default().merge(&accumulator);
+        }
+    }
+    split
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +203,7 @@ mod tests {
             cluster_name: "prod".into(),
             launch_type: Some("FARGATE".into()),
             snapshotter: None,
+            origin: None,
             slot: slot.into(),
             delta: Delta::Phase(rollup),
         }
@@ -191,6 +254,61 @@ mod tests {
                 "{estimate} vs {exact}"
             );
         }
+    }
+
+    #[test]
+    fn groups_split_by_account_and_region_and_older_items_join_a_lone_account() {
+        let item = |origin: Option<(&str, &str)>, revision: u32, tasks: u64| RollupItem {
+            revision,
+            origin: origin.map(|(account, region)| Origin {
+                account: account.into(),
+                region: region.into(),
+            }),
+            slot: "tasks".into(),
+            delta: Delta::Counts(Counts {
+                tasks,
+                ..Counts::default()
+            }),
+            ..phase_item("tasks", &[])
+        };
+        let by = [GroupBy::Account, GroupBy::Region, GroupBy::Revision];
+        let group = |items: &[RollupItem]| {
+            let mut groups = RollupGroups::new();
+            for item in items {
+                groups.entry(rollup_group_key(item, &by)).or_default().add(item, &[]);
+            }
+            split_by_origin(groups)
+        };
+        let tasks = |split: &BTreeMap<Option<Origin>, RollupGroups>, account: Option<&str>, revision: u32| {
+            let origin = account.map(|account| Origin {
+                account: account.into(),
+                region: "eu-west-1".into(),
+            });
+            split[&origin][&vec![KeyPart::Number(revision)]].counts.tasks
+        };
+        let a = Some(("111122223333", "eu-west-1"));
+        let b = Some(("444455556666", "eu-west-1"));
+        // Two accounts with the same family, revision and cluster: never summed.
+        let two = group(&[item(a, 3, 5), item(b, 3, 7), item(None, 3, 11)]);
+        assert_eq!(two.len(), 3);
+        assert_eq!(
+            (
+                tasks(&two, Some("111122223333"), 3),
+                tasks(&two, Some("444455556666"), 3),
+                tasks(&two, None, 3)
+            ),
+            (5, 7, 11)
+        );
+        // One account and older items: the upgraded single-account stack, merged.
+        let one = group(&[item(a, 3, 5), item(None, 3, 11), item(None, 2, 4)]);
+        assert_eq!(one.len(), 1);
+        assert_eq!(
+            (
+                tasks(&one, Some("111122223333"), 3),
+                tasks(&one, Some("111122223333"), 2)
+            ),
+            (16, 4)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use timing_domain::timing::Phase;
 use timing_dynamodb::ReadCount;
 
 use crate::model::{CompareAnswer, GroupSummary, Source, SummaryAnswer, TasksAnswer, format_p};
-use crate::regressions::{RegressionsAnswer, Verdict, percent};
+use crate::regressions::{RegressionsAnswer, Verdict, labels, percent};
 
 #[derive(Clone, Copy)]
 enum Align {
@@ -62,6 +62,12 @@ fn signed(value: Option<f64>) -> String {
 
 fn describe_filters(filters: &RecordQuery) -> String {
     let mut parts = vec![format!("family {}", filters.family)];
+    if let Some(account) = &filters.account {
+        parts.push(format!("account {account}"));
+    }
+    if let Some(region) = &filters.region {
+        parts.push(format!("region {region}"));
+    }
     if let Some(cluster) = &filters.cluster {
         parts.push(format!("cluster {cluster}"));
     }
@@ -234,6 +240,8 @@ pub fn compare_table(answer: &CompareAnswer) -> String {
 pub fn regressions_table(answer: &RegressionsAnswer) -> String {
     let mut scope: Vec<String> = [
         answer.family.as_ref().map(|f| format!("family {f}")),
+        answer.account.as_ref().map(|a| format!("account {a}")),
+        answer.region.as_ref().map(|r| format!("region {r}")),
         answer.cluster.as_ref().map(|c| format!("cluster {c}")),
         answer.launch_type.as_ref().map(|l| format!("launch type {l}")),
         answer.snapshotter.as_ref().map(|s| format!("snapshotter {s}")),
@@ -262,9 +270,9 @@ pub fn regressions_table(answer: &RegressionsAnswer) -> String {
     );
     let arrow = |base: Option<f64>, cand: Option<f64>| format!("{} → {}", seconds(base), seconds(cand));
     let mut rows: Vec<Vec<String>> = Vec::new();
-    for family in &answer.families {
+    for (family, label) in answer.families.iter().zip(labels(&answer.families)) {
         let (Some(base), Some(cand)) = (family.baseline, family.candidate) else {
-            let mut row = vec![family.family.clone(), "-".into()];
+            let mut row = vec![label.clone(), "-".into()];
             row.extend(std::iter::repeat_n("-".to_owned(), 7));
             row.push(family.summary.clone());
             rows.push(row);
@@ -272,7 +280,7 @@ pub fn regressions_table(answer: &RegressionsAnswer) -> String {
         };
         for phase in &family.phases {
             rows.push(vec![
-                family.family.clone(),
+                label.clone(),
                 format!("{} → {}", base.revision, cand.revision),
                 phase.phase.to_owned(),
                 format!("{} / {}", phase.baseline.count, phase.candidate.count),
@@ -325,6 +333,7 @@ pub fn tasks_table(answer: &TasksAnswer) -> String {
     headers.extend(Phase::ALL.map(|phase| (phase.name(), Right)));
     headers.push(("snapshotter", Left));
     headers.push(("stop code", Left));
+    headers.push(("account region", Left));
     let time = |t: Option<timing_domain::timestamp::Timestamp>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
     let rows: Vec<Vec<String>> = answer
         .tasks
@@ -349,6 +358,10 @@ pub fn tasks_table(answer: &TasksAnswer) -> String {
             row.extend(Phase::ALL.map(|phase| seconds(task.phases.get(phase))));
             row.push(task.snapshotter.to_owned());
             row.push(task.stop_code.clone().unwrap_or_else(|| "-".to_owned()));
+            row.push(match (&task.account, &task.region) {
+                (Some(account), Some(region)) => format!("{account} {region}"),
+                _ => "-".to_owned(),
+            });
             row
         })
         .collect();

@@ -8,6 +8,8 @@
 //!                                  the family index and checked against DIR/truth.json
 //!   devtool release-events DIR     write the deliveries of a release the demo catches: more tasks of
 //!                                  checkout:9 and the first of checkout:15, whose image pulls slower
+//!   devtool account-events DIR     write the deliveries of a second account (central mode) whose cluster
+//!                                  and family have the demo's names: its own checkout:15, not slower
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,7 +49,11 @@ async fn main() -> Result<(), Error> {
         }
         ["report", dir] => report(dir).await,
         ["release-events", dir] => write_release_events(dir),
-        _ => Err("usage: devtool create-tables | demo-events DIR [SEED] | report DIR | release-events DIR".into()),
+        ["account-events", dir] => write_account_events(dir),
+        _ => Err(
+            "usage: devtool create-tables | demo-events DIR [SEED] | report DIR | release-events DIR | account-events DIR"
+                .into(),
+        ),
     }
 }
 
@@ -146,6 +152,32 @@ fn write_release_events(dir: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// The second account of the demo's organisation, and its seed.
+const OTHER_ACCOUNT: &str = "444455556666";
+const ACCOUNT_SEED: u64 = 22;
+
+fn write_account_events(dir: &str) -> Result<(), Error> {
+    let theirs = Profile {
+        account: OTHER_ACCOUNT.into(),
+        ..Profile::without_index("checkout", 15)
+    };
+    let count = 12;
+    let (_, stream) = demo_stream(
+        ACCOUNT_SEED,
+        &[(theirs.clone(), count)],
+        chrono::Utc::now().timestamp_millis(),
+    );
+    write_events(dir, &stream)?;
+    println!(
+        "Account {OTHER_ACCOUNT} ({}) forwards its events to the central bus: {count} tasks of its own checkout:15 on its own \
+         cluster {}, the same names as this account's, image pull 24 s at the median; {} deliveries.",
+        theirs.region,
+        theirs.cluster,
+        stream.len()
+    );
+    Ok(())
+}
+
 fn seconds(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"))
 }
@@ -200,6 +232,8 @@ async fn report(dir: &str) -> Result<(), Error> {
             family: (*family).to_owned(),
             from: Timestamp::from_millis(0),
             to: Timestamp::parse("9999-12-31T23:59:59.999Z")?,
+            account: None,
+            region: None,
             cluster: None,
             revisions: Vec::new(),
             launch_type: None,

@@ -19,7 +19,8 @@ use timing_domain::metrics::ledger_keys;
 use timing_domain::record::TaskRecord;
 use timing_domain::report::parse_report;
 use timing_dynamodb::keys::{
-    METRICS_EMITTED, METRICS_EMITTED_BEFORE, REPORT_LEDGER, REPORT_WRITE_ID, ROLLUPS_FROM_STREAM, WRITE_ID,
+    METRICS_EMITTED, METRICS_EMITTED_BEFORE, REPORT_LEDGER, REPORT_WRITE_ID, ROLLUPS_BY_ACCOUNT, ROLLUPS_FROM_STREAM,
+    WRITE_ID,
 };
 use timing_dynamodb::record_item::{ledger_code, report_item, stored_item};
 
@@ -27,6 +28,7 @@ use timing_dynamodb::record_item::{ledger_code, report_item, stored_item};
 fn with_bookkeeping(mut item: HashMap<String, AttributeValue>, ledger: Vec<String>) -> HashMap<String, AttributeValue> {
     item.insert(WRITE_ID.into(), AttributeValue::S("0123456789abcdef".into()));
     item.insert(ROLLUPS_FROM_STREAM.into(), AttributeValue::Bool(true));
+    item.insert(ROLLUPS_BY_ACCOUNT.into(), AttributeValue::Bool(true));
     if !ledger.is_empty() {
         item.insert(METRICS_EMITTED.into(), AttributeValue::Ss(ledger.clone()));
         item.insert(METRICS_EMITTED_BEFORE.into(), AttributeValue::Ss(ledger));
