@@ -428,4 +428,9 @@ def test_task_events_refuses_a_task_of_another_account_than_the_envelopes(aws, c
                              "--invoke-port", os.environ["LAMBDA_INVOKE_PORT"], "--data-ascii", json.dumps(forged)],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert answer.returncode != 0, answer.stdout
+    assert "an account reports only its own tasks" in answer.stdout + answer.stderr, answer.stderr
     assert record(aws, running["detail"]["taskArn"]) is None
+    # The same event from the task's own account is written: the refusal was the account's, nothing else.
+    answer = invoke_task_events(running)
+    assert (answer["outcome"], answer["taskArn"]) == ("written", running["detail"]["taskArn"]), answer
+    assert record(aws, running["detail"]["taskArn"]) is not None

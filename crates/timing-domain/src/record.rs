@@ -183,11 +183,9 @@ pub const REPORT_ATTRIBUTES: [&str; 4] = ["snapshotter", "reportedContainers", "
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TimingRow {
-    /// The task ARN's (the stored form derives both from it: the Query projects `taskArn`).
+    /// Its account and region are the ones an answer groups by ([`crate::arn::Origin`]).
     #[serde(default)]
-    pub account: Option<String>,
-    #[serde(default)]
-    pub region: Option<String>,
+    pub task_arn: String,
     pub family: String,
     pub revision: u32,
     pub cluster_name: String,
@@ -217,10 +215,8 @@ pub struct TimingRow {
 }
 
 /// The attribute names of [`TimingRow`], for the query's ProjectionExpression.
-pub const TIMING_ROW_ATTRIBUTES: [&str; 24] = [
+pub const TIMING_ROW_ATTRIBUTES: [&str; 22] = [
     "taskArn",
-    "account",
-    "region",
     "family",
     "revision",
     "clusterName",
@@ -646,8 +642,7 @@ mod tests {
         );
         assert_eq!(row.timestamp_anomalies, record.timestamp_anomalies);
         assert_eq!(row.image_digest_key(), "sha256:aa");
-        assert_eq!((&row.account, &row.region), (&record.account, &record.region));
-        assert!(record.account.is_some() && record.region.is_some());
+        assert_eq!(row.task_arn, record.task_arn);
         assert_eq!(row.phase_seconds(Phase::WarmUp), Some(4.75)); // 10:00:09 - 10:00:04.25
     }
 

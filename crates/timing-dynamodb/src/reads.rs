@@ -48,7 +48,8 @@ fn filters(query: &RecordQuery, expression: &mut Expression) -> Vec<String> {
     filters
 }
 
-/// Records hold no account or region attribute (their task ARN says both, see `record_item`): the ARN
+/// Answers take a task's account and region from its ARN (a record stores the envelope's only where it
+/// differs, see `record_item`, and task-events refuses another account's): the ARN
 /// `arn:<partition>:ecs:<region>:<account>:task/…` contains `:<region>:<account>:task/`, and an account
 /// id or a region name is nothing else of it (the request checked their form).
 fn record_origin_filter(query: &RecordQuery, expression: &mut Expression) -> Option<String> {
@@ -356,9 +357,9 @@ mod tests {
             .map(|placeholder| parameters.expression.names[placeholder].as_str())
             .collect();
         // Each attribute under its record name (items written before the stored form) and its stored
-        // name where that differs: 9 of the 24 keep theirs (taskArn, account, region, family, revision,
-        // clusterName, launchType, snapshotter, createdAt).
-        assert_eq!(names.len(), 2 * TIMING_ROW_ATTRIBUTES.len() - 9);
+        // name where that differs: 7 of the 22 keep theirs (taskArn, family, revision, clusterName,
+        // launchType, snapshotter, createdAt).
+        assert_eq!(names.len(), 2 * TIMING_ROW_ATTRIBUTES.len() - 7);
         assert!(names.contains(&"rdAt"), "readyAt under its stored name");
         for name in [
             "failedToStart",

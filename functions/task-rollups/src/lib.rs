@@ -380,10 +380,25 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (old.stream_path, old.legacy_rolled_up),
-            (false, ["task".to_owned()].into())
+            (old.stream_path, old.legacy_rolled_up, old.by_account),
+            (false, ["task".to_owned()].into(), false)
         );
         assert_eq!(old.record.family, "web");
+        // The mark of a record written since rollups are kept by account is read, and is not record data.
+        let mut marked = event_record("INSERT", "2", None);
+        for image in [&mut marked.change.new_image, &mut marked.change.old_image] {
+            let mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+                image.clone().into();
+            item.insert(
+                "rollupsByAccount".into(),
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            );
+            *image = item.into();
+        }
+        let Some(StreamChange::Insert(new)) = stream_change(&marked).unwrap() else {
+            panic!()
+        };
+        assert!(new.by_account);
     }
 
     #[test]

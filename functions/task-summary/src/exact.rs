@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use timing_domain::arn::Origin;
 use timing_domain::query::RecordQuery;
 use timing_domain::record::TimingRow;
 use timing_domain::report::Snapshotter;
@@ -30,8 +31,8 @@ pub fn group_key(row: &TimingRow, group_by: &[GroupBy]) -> Vec<KeyPart> {
             GroupBy::AvailabilityZone => text(&row.availability_zone),
             GroupBy::ImageDigest => KeyPart::Text(row.image_digest_key()),
             GroupBy::Snapshotter => KeyPart::Text(Snapshotter::label(row.snapshotter).to_owned()),
-            GroupBy::Account => text(&row.account),
-            GroupBy::Region => text(&row.region),
+            GroupBy::Account => text(&Origin::of_task_arn(&row.task_arn).map(|origin| origin.account)),
+            GroupBy::Region => text(&Origin::of_task_arn(&row.task_arn).map(|origin| origin.region)),
         })
         .collect()
 }

@@ -29,7 +29,8 @@ use model::{
 };
 use regressions::{RegressionsAnswer, SIGNIFICANCE, Settings, WATCHED_PHASES, judge_recent, labels, regression_emf};
 use rollups::{
-    RollupAccumulator, RollupGroups, rollup_compare_phase, rollup_group_key, rollup_phase_stats, split_by_origin,
+    RollupAccumulator, RollupGroups, lone_origin, merge_older_into, rollup_compare_phase, rollup_group_key,
+    rollup_phase_stats, split_by_origin,
 };
 use timing_domain::request::{
     CompareQuery, Format, Limits, Query, RegressionsQuery, RequestError, SummaryQuery, TasksQuery, parse_request,
@@ -474,6 +475,11 @@ impl Handler {
                 .await?;
             read.add(&family_read);
             let mut origins = split_by_origin(groups);
+            // Decided once, from the window, and applied to the last day's read too.
+            let lone = lone_origin(&origins);
+            if let Some(origin) = &lone {
+                merge_older_into(&mut origins, origin);
+            }
             // A family the index lists whose tasks the filters leave out has nothing to judge; one asked
             // for by name is answered either way.
             if origins.is_empty() {
@@ -493,6 +499,9 @@ impl Handler {
                 .await?;
             read.add(&recent_read);
             let mut recent = split_by_origin(recent);
+            if let Some(origin) = &lone {
+                merge_older_into(&mut recent, origin);
+            }
             for (origin, groups) in origins {
                 let revisions = by_revision_number(groups);
                 let recent: BTreeSet<u32> = by_revision_number(recent.remove(&origin).unwrap_or_default())

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Serialize, Serializer};
+use timing_domain::arn::Origin;
 use timing_domain::query::RecordQuery;
 use timing_domain::record::TaskRecord;
 use timing_domain::report::{ReadySignal, Snapshotter};
@@ -361,6 +362,10 @@ pub struct TaskRow {
 
 impl From<TaskRecord> for TaskRow {
     fn from(record: TaskRecord) -> TaskRow {
+        // The task ARN's, as every answer groups and filters by (the envelope's may be absent).
+        let (account, region) = Origin::of_task_arn(&record.task_arn)
+            .map(|origin| (origin.account, origin.region))
+            .unzip();
         TaskRow {
             phases: PhaseSeconds {
                 provisioning: record.provisioning_seconds,
@@ -376,8 +381,8 @@ impl From<TaskRecord> for TaskRow {
             ready_at: record.ready_at,
             ready_signal: record.ready_signal,
             task_id: record.task_id,
-            account: record.account,
-            region: record.region,
+            account,
+            region,
             family: record.family,
             revision: record.revision,
             cluster: record.cluster_name,

@@ -161,9 +161,7 @@ impl RollupAccumulator {
 }
 
 /// Groups keyed `[account, region, rest…]` ([`GroupBy::Account`], [`GroupBy::Region`] first) as groups
-/// keyed by the rest, per origin (None: items from before rollups were kept by account). When a family
-/// has those and exactly one account and region, they are merged into it: that is the upgraded
-/// single-account stack, whose older items can only be its own account's.
+/// keyed by the rest, per origin (None: items from before rollups were kept by account).
 pub fn split_by_origin(groups: RollupGroups) -> BTreeMap<Option<Origin>, RollupGroups> {
     let mut split: BTreeMap<Option<Origin>, RollupGroups> = BTreeMap::new();
     for (key, accumulator) in groups {
@@ -177,15 +175,27 @@ pub fn split_by_origin(groups: RollupGroups) -> BTreeMap<Option<Origin>, RollupG
         let rest = key.into_iter().skip(2).collect();
         split.entry(origin).or_default().insert(rest, accumulator);
     }
-    if split.len() == 2
-        && let Some(older) = split.remove(&None)
-        && let Some(only) = split.values_mut().next()
-    {
+    split
+}
+
+/// The one account and region of a split that also holds older items: the upgraded single-account stack,
+/// whose older items can only be that account's (a stack switched to central mode at the upgrade could be
+/// wrong here: docs/organisation.md).
+pub fn lone_origin(split: &BTreeMap<Option<Origin>, RollupGroups>) -> Option<Origin> {
+    match (split.contains_key(&None), split.len()) {
+        (true, 2) => split.keys().flatten().next().cloned(),
+        _ => None,
+    }
+}
+
+/// Moves the older items' groups into `origin`'s.
+pub fn merge_older_into(split: &mut BTreeMap<Option<Origin>, RollupGroups>, origin: &Origin) {
+    if let Some(older) = split.remove(&None) {
+        let target = split.entry(Some(origin.clone())).or_default();
         for (key, accumulator) in older {
-            only.entry(key).or_default().merge(&accumulator);
+            target.entry(key).or_default().merge(&accumulator);
         }
     }
-    split
 }
 
 #[cfg(test)]
@@ -277,7 +287,11 @@ mod tests {
             for item in items {
                 groups.entry(rollup_group_key(item, &by)).or_default().add(item, &[]);
             }
-            split_by_origin(groups)
+            let mut split = split_by_origin(groups);
+            if let Some(origin) = lone_origin(&split) {
+                merge_older_into(&mut split, &origin);
+            }
+            split
         };
         let tasks = |split: &BTreeMap<Option<Origin>, RollupGroups>, account: Option<&str>, revision: u32| {
             let origin = account.map(|account| Origin {
@@ -309,6 +323,18 @@ mod tests {
             ),
             (16, 4)
         );
+        // Merged into the lone account of another read (the watch's last day holding older items only).
+        let mut older_only = split_by_origin(BTreeMap::from([(
+            rollup_group_key(&item(None, 3, 2), &by),
+            RollupAccumulator::default(),
+        )]));
+        assert_eq!(lone_origin(&older_only), None);
+        let a_origin = Origin {
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+        };
+        merge_older_into(&mut older_only, &a_origin);
+        assert_eq!(older_only.keys().collect::<Vec<_>>(), [&Some(a_origin)]);
     }
 
     #[test]
