@@ -51,16 +51,22 @@ def clients():
     return session.client("cloudformation"), session.client("lambda")
 
 
-def stack_exists(cloudformation, stack):
+def stack_status(cloudformation, stack):
+    """The stack's status, None if there is none."""
     try:
-        status = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        return cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
     except botocore.exceptions.ClientError as err:
         if "does not exist" in str(err):
-            return False
+            return None
         raise
+
+
+def stack_exists(cloudformation, stack):
+    """For a deploy: whether to update; a stack whose first create failed can only be deleted."""
+    status = stack_status(cloudformation, stack)
     if status == "ROLLBACK_COMPLETE":  # a failed first create cannot be updated: AWS wants it deleted
-        sys.exit(f"stack {stack} is ROLLBACK_COMPLETE: `make destroy STACK={stack}` and deploy again")
-    return True
+        sys.exit(f"stack {stack} is ROLLBACK_COMPLETE: `make destroy STACK_NAME={stack}` and deploy again")
+    return status is not None
 
 
 def function_exists(lambda_client, name):
@@ -93,16 +99,22 @@ def deploy_stack(cloudformation, stack, given, functions_deployed, rollups_deplo
         cloudformation.create_stack(StackName=stack, TemplateBody=body, Parameters=parameters, Capabilities=capabilities)
         wait(cloudformation, stack, "create")
         return
-    # Parameters not given keep the stack's current values (passed as values: no parameter is NoEcho).
+    log(f"updating stack {stack} (FunctionsDeployed={values['FunctionsDeployed']}, RollupsDeployed={values['RollupsDeployed']})")
+    update_stack(cloudformation, stack, body, parameters, declared - set(values))
+
+
+def update_stack(cloudformation, stack, body, parameters, keep):
+    """Updates the stack; the declared parameters in `keep` that the stack has keep their current values
+    (passed as values: no parameter is NoEcho)."""
     current = {p["ParameterKey"]: p["ParameterValue"]
                for p in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Parameters", [])}
-    parameters += [{"ParameterKey": k, "ParameterValue": current[k]} for k in sorted((declared & set(current)) - set(values))]
-    log(f"updating stack {stack} (FunctionsDeployed={values['FunctionsDeployed']}, RollupsDeployed={values['RollupsDeployed']})")
+    parameters = parameters + [{"ParameterKey": k, "ParameterValue": current[k]} for k in sorted(keep & set(current))]
     try:
-        cloudformation.update_stack(StackName=stack, TemplateBody=body, Parameters=parameters, Capabilities=capabilities)
+        cloudformation.update_stack(StackName=stack, TemplateBody=body, Parameters=parameters,
+                                    Capabilities=["CAPABILITY_IAM"])
     except botocore.exceptions.ClientError as err:
         if "No updates are to be performed" in str(err):
-            log("stack already up to date")
+            log(f"stack {stack} already up to date")
             return
         raise
     wait(cloudformation, stack, "update")
@@ -120,7 +132,7 @@ def deploy_member(stack, assignments):
         body = template.read()
     parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()]
     capabilities = ["CAPABILITY_IAM"]
-    status = member_status(cloudformation, stack)
+    status = stack_status(cloudformation, stack)
     if status == "ROLLBACK_COMPLETE":  # a failed first create cannot be updated: AWS wants it deleted
         sys.exit(f"member stack {stack} is ROLLBACK_COMPLETE: `make destroy-member MEMBER_STACK_NAME={stack}` and deploy again")
     if status is None:
@@ -130,35 +142,14 @@ def deploy_member(stack, assignments):
         cloudformation.create_stack(StackName=stack, TemplateBody=body, Parameters=parameters, Capabilities=capabilities)
         wait(cloudformation, stack, "create")
     else:
-        # As deploy_stack: the parameters not given keep the stack's current values.
-        current = {p["ParameterKey"]: p["ParameterValue"]
-                   for p in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Parameters", [])}
-        parameters += [{"ParameterKey": k, "ParameterValue": current[k]} for k in sorted((declared & set(current)) - set(given))]
         log(f"updating member stack {stack}")
-        try:
-            cloudformation.update_stack(StackName=stack, TemplateBody=body, Parameters=parameters, Capabilities=capabilities)
-        except botocore.exceptions.ClientError as err:
-            if "No updates are to be performed" not in str(err):
-                raise
-            log("member stack already up to date")
-        else:
-            wait(cloudformation, stack, "update")
+        update_stack(cloudformation, stack, body, parameters, declared - set(given))
     print(json.dumps(outputs(cloudformation, stack), indent=2, sort_keys=True))
-
-
-def member_status(cloudformation, stack):
-    """The member stack's status, None if there is none."""
-    try:
-        return cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-    except botocore.exceptions.ClientError as err:
-        if "does not exist" in str(err):
-            return None
-        raise
 
 
 def destroy_member(stack):
     cloudformation = boto3.session.Session().client("cloudformation")
-    if member_status(cloudformation, stack) is None:
+    if stack_status(cloudformation, stack) is None:
         log(f"no member stack {stack}")
         return
     log(f"deleting member stack {stack}")
@@ -264,7 +255,8 @@ def deploy(stack, assignments):
 def destroy(stack, delete_tables):
     cloudformation, lambda_client = clients()
     tables = []
-    if stack_exists(cloudformation, stack):
+    # Whatever its status: a ROLLBACK_COMPLETE stack is deleted too.
+    if stack_status(cloudformation, stack) is not None:
         out = outputs(cloudformation, stack)
         tables = [out.get("TasksTableName"), out.get("RollupTableName")]
     # Functions first: the rule stops invoking them when the stack goes, and a function left running

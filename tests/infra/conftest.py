@@ -47,6 +47,17 @@ def wait_for_stack(cloudformation, name, expected):
     assert status == expected, status
 
 
+def drain(aws, queue_url, wait):
+    """Every message the queue receives within `wait` seconds, deleted, as parsed bodies."""
+    sqs, bodies = aws("sqs"), []
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            bodies.append(json.loads(message["Body"]))
+    return bodies
+
+
 def create_stack(cloudformation, name, parameters):
     cloudformation.create_stack(
         StackName=name,

@@ -7,12 +7,11 @@ but every archived event is replayed) and Destination.FilterArns (kept, but ever
 replay); archiving delay (moto archives at once; EventBridge takes minutes). The request tools/replay.py sends
 (window, the rule as the only FilterArn) is checked as moto keeps it."""
 import json
-import time
 import uuid
 
 import pytest
 
-from conftest import ROOT, create_stack, invoke_task_events, make, unique
+from conftest import ROOT, create_stack, drain, invoke_task_events, make, unique
 
 FIXTURES = ROOT / "fixtures" / "events"
 
@@ -28,16 +27,6 @@ def put(aws, event):
              "Resources": event.get("resources", []), "EventBusName": "default"}
     answer = aws("events").put_events(Entries=[entry])
     assert answer["FailedEntryCount"] == 0, answer
-
-
-def drain(aws, queue_url, wait=3.0):
-    sqs, bodies = aws("sqs"), []
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            bodies.append(json.loads(message["Body"]))
-    return bodies
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +62,7 @@ def test_a_replay_brings_the_archived_events_back_to_the_rule_and_task_events_ke
     elsewhere["detail"]["taskArn"] = "arn:aws:ecs:eu-west-1:123456789012:task/other/" + uuid.uuid4().hex
     for event in (watched, elsewhere):
         put(aws, event)
-    live = drain(aws, queue_url)
+    live = drain(aws, queue_url, 3.0)
     assert [e["detail"]["taskArn"] for e in live] == [watched["detail"]["taskArn"]]
     first = invoke_task_events(live[0])
     assert first["outcome"] == "written", first
@@ -85,7 +74,7 @@ def test_a_replay_brings_the_archived_events_back_to_the_rule_and_task_events_ke
     assert replay["Destination"]["FilterArns"] == [outputs["RuleArn"]]
     assert (replay["EventStartTime"].isoformat(), replay["EventEndTime"].isoformat()) == (
         "2026-11-01T00:00:00+00:00", "2026-12-31T00:00:00+00:00")
-    replayed = drain(aws, queue_url)
+    replayed = drain(aws, queue_url, 3.0)
     # The archive kept only what the rule matches: the watched cluster's event, now marked as replayed.
     assert [(e["detail"]["taskArn"], e.get("replay-name")) for e in replayed] == [
         (watched["detail"]["taskArn"], replays[0]["ReplayName"])]

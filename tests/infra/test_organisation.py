@@ -19,14 +19,13 @@ import ast
 import json
 import os
 import subprocess
-import time
 import uuid
 
 import boto3
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from conftest import ROOT, create_stack, invoke_task_events, make, unique, wait_for_stack
+from conftest import ROOT, create_stack, drain, invoke_task_events, make, unique, wait_for_stack
 
 MEMBER_TEMPLATE = ROOT / "infra" / "member.yaml"
 FIXTURES = ROOT / "fixtures" / "events"
@@ -85,16 +84,6 @@ def observer(aws, rule, bus):
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws("events").put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "observe", "Arn": queue_arn}])
     return queue_url
-
-
-def drain(aws, queue_url, wait=1.0):
-    sqs, bodies = aws("sqs"), []
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            bodies.append(json.loads(message["Body"]))
-    return bodies
 
 
 def bus_name(arn):
@@ -255,7 +244,7 @@ def test_with_source_accounts_alone_the_rule_takes_only_their_events(aws, centra
         queue_url = observer(aws, outputs["RuleName"], f"{name}-central")
         event = state_change(central_account)
         put(aws("events"), event, bus=f"{name}-central")
-        arrived = [e["detail"]["taskArn"] for e in drain(aws, queue_url)]
+        arrived = [e["detail"]["taskArn"] for e in drain(aws, queue_url, 1.0)]
         assert arrived == ([event["detail"]["taskArn"]] if delivered else [])
     finally:
         remove(aws, name, outputs)
@@ -266,13 +255,13 @@ def test_make_replay_replays_the_central_archive_into_the_central_rule(aws, cent
     drain(aws, queue_url, wait=0.2)
     event = state_change(central_account)
     put(aws("events"), event, bus=f"{name}-central")
-    assert [e["detail"]["taskArn"] for e in drain(aws, queue_url)] == [event["detail"]["taskArn"]]
+    assert [e["detail"]["taskArn"] for e in drain(aws, queue_url, 1.0)] == [event["detail"]["taskArn"]]
     make("replay", f"STACK_NAME={name}", "FROM=2026-01-01T00:00:00Z", "TO=2099-01-01T00:00:00Z")
     [replay] = aws("events").list_replays(EventSourceArn=outputs["ArchiveArn"])["Replays"]
     described = aws("events").describe_replay(ReplayName=replay["ReplayName"])
     assert described["Destination"] == {"Arn": outputs["EventBusArn"], "FilterArns": [outputs["RuleArn"]]}
     # moto replays every archived event (the module's earlier ones too), each marked as replayed.
-    replayed = drain(aws, queue_url)
+    replayed = drain(aws, queue_url, 1.0)
     assert event["detail"]["taskArn"] in [e["detail"]["taskArn"] for e in replayed]
     assert {e.get("replay-name") for e in replayed} == {replay["ReplayName"]}
 
@@ -340,7 +329,7 @@ def test_a_members_task_events_and_reports_arrive_at_the_central_rule_and_nothin
     from_outsider = state_change(OUTSIDER)
     put(outsider_events, from_outsider)
 
-    arrived = drain(aws, queue_url)
+    arrived = drain(aws, queue_url, 1.0)
     assert [(e["source"], e["detail-type"], e["detail"]) for e in arrived] == [
         (e["source"], e["detail-type"], e["detail"]) for e in (running, stopped, report)], "the detail intact, in order"
     assert all(e["detail"]["taskArn"].split(":")[4] == MEMBER for e in arrived)
@@ -358,7 +347,7 @@ def test_make_deploy_member_forwards_the_central_accounts_own_tasks(aws, central
         drain(aws, queue_url, wait=0.2)
         running = state_change(central_account)
         put(aws("events"), running)
-        arrived = drain(aws, queue_url)
+        arrived = drain(aws, queue_url, 1.0)
         assert [e["detail"]["taskArn"] for e in arrived] == [running["detail"]["taskArn"]]
         # A second deploy updates in place: the states given change the pattern, the bus given before is kept.
         make("deploy-member", f"MEMBER_STACK_NAME={name}", "PARAMS=CaptureStates=STOPPED")
@@ -369,7 +358,7 @@ def test_make_deploy_member_forwards_the_central_accounts_own_tasks(aws, central
         pattern = json.loads(aws("events").describe_rule(Name=outputs["RuleName"])["EventPattern"])
         assert pattern["$or"][0]["detail"]["lastStatus"] == ["STOPPED"]
         put(aws("events"), state_change(central_account))  # RUNNING: no longer forwarded
-        assert drain(aws, queue_url) == []
+        assert drain(aws, queue_url, 1.0) == []
     finally:
         make("destroy-member", f"MEMBER_STACK_NAME={name}")
     assert not [s for s in aws("cloudformation").list_stacks()["StackSummaries"]
@@ -402,7 +391,7 @@ def test_a_forwarded_event_reaches_task_events_and_its_record_names_the_member(a
     task_arn = running["detail"]["taskArn"]
     put(as_account(MEMBER, "events"), running)
     put(as_account(MEMBER, "events"), image_report(task_arn))
-    delivered_event, delivered_report = drain(aws, queue_url)
+    delivered_event, delivered_report = drain(aws, queue_url, 1.0)
 
     answer = invoke_task_events(as_the_member_sent_it(delivered_event))
     assert (answer["outcome"], answer["taskArn"]) == ("written", task_arn), answer
