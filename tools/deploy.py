@@ -37,7 +37,7 @@ from cfnlint.decode import cfn_yaml  # reads the template's !Ref/!Sub tags
 TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "infra", "template.yaml")
 MEMBER_TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "infra", "member.yaml")
 # In this order: task-rollups must know every mark task-events writes on records (`rollupsFromStream`,
-# `rollupsByAccount`) before the first such record reaches the stream (docs/rollups.md, "Upgrade in place").
+# `ra`, rollups by account) before the first such record reaches the stream (docs/rollups.md, "Upgrade in place").
 FUNCTIONS = ("task-rollups", "task-events", "task-summary")
 LOCAL = bool(os.environ.get("AWS_ENDPOINT_URL"))
 

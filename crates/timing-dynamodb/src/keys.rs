@@ -39,10 +39,11 @@ pub const ROLLED_UP: &str = "rolledUp";
 /// `true` on every record the stream path writes: task-rollups counts such a record whole, and a record
 /// without it only as far as its `rolledUp` says (`timing_domain::stream::Image`).
 pub const ROLLUPS_FROM_STREAM: &str = "rollupsFromStream";
-/// `true` on every record written since rollups are kept by account and region: task-rollups keys
-/// such a record's rollups with its account and region, and an older record's without
-/// (`timing_domain::stream::Image::by_account`).
-pub const ROLLUPS_BY_ACCOUNT: &str = "rollupsByAccount";
+/// `true` on every record written since rollups are kept by account and region ("rollups by account"):
+/// task-rollups keys such a record's rollups with its account and region, and an older record's without
+/// (`timing_domain::stream::Image::by_account`). Short, as [`REPORT_LEDGER`]: every write of every record
+/// carries it, and the largest generated record with its report is 998 bytes of 1 KB (docs/lazy-loading.md).
+pub const ROLLUPS_BY_ACCOUNT: &str = "ra";
 
 /// On an item with an image report (`crate::report_store`), the ledger (`metricsEmitted`) as the report's
 /// write found it. This and [`REPORT_WRITE_ID`] have short names: with the report they stay under 1 KB.

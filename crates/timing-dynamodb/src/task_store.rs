@@ -443,7 +443,7 @@ mod tests {
         let (set_part, bookkeeping) = set_part.split_once(", #writeId = ").unwrap();
         assert_eq!(
             bookkeeping,
-            ":writeId, #rollupsFromStream = :rollupsFromStream, #rollupsByAccount = :rollupsByAccount, #metricsEmittedBefore = if_not_exists(#metricsEmitted, :nothingEmitted)"
+            ":writeId, #rollupsFromStream = :rollupsFromStream, #ra = :ra, #metricsEmittedBefore = if_not_exists(#metricsEmitted, :nothingEmitted)"
         );
         assert_eq!(
             update.expression.values[":rollupsFromStream"],

@@ -390,7 +390,7 @@ mod tests {
             let mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
                 image.clone().into();
             item.insert(
-                "rollupsByAccount".into(),
+                timing_dynamodb::keys::ROLLUPS_BY_ACCOUNT.into(),
                 aws_sdk_dynamodb::types::AttributeValue::Bool(true),
             );
             *image = item.into();
