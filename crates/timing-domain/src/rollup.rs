@@ -149,6 +149,17 @@ pub struct Counts {
     pub not_ready: u64,
 }
 
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.tasks += other.tasks;
+        self.started += other.started;
+        self.stopped += other.stopped;
+        self.failed_to_start += other.failed_to_start;
+        self.timestamp_anomalies += other.timestamp_anomalies;
+        self.not_ready += other.not_ready;
+    }
+}
+
 /// A phase's exact count, sum and sum of squares (whole milliseconds, so sums are exact integers)
 /// and its log-bucketed histogram.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -232,14 +243,7 @@ impl Delta {
 
     pub fn merge(&mut self, other: &Delta) {
         match (self, other) {
-            (Delta::Counts(mine), Delta::Counts(theirs)) => {
-                mine.tasks += theirs.tasks;
-                mine.started += theirs.started;
-                mine.stopped += theirs.stopped;
-                mine.failed_to_start += theirs.failed_to_start;
-                mine.timestamp_anomalies += theirs.timestamp_anomalies;
-                mine.not_ready += theirs.not_ready;
-            }
+            (Delta::Counts(mine), Delta::Counts(theirs)) => mine.add(theirs),
             (Delta::Phase(mine), Delta::Phase(theirs)) => mine.merge(theirs),
             // Slots decide the kind, so a counts slot never meets a phase slot.
             _ => debug_assert!(false, "merging a counts delta with a phase delta"),

@@ -27,14 +27,7 @@ impl RollupAccumulator {
             self.phases.resize(phases.len(), PhaseRollup::default());
         }
         match &item.delta {
-            Delta::Counts(counts) => {
-                self.counts.tasks += counts.tasks;
-                self.counts.started += counts.started;
-                self.counts.stopped += counts.stopped;
-                self.counts.failed_to_start += counts.failed_to_start;
-                self.counts.timestamp_anomalies += counts.timestamp_anomalies;
-                self.counts.not_ready += counts.not_ready;
-            }
+            Delta::Counts(counts) => self.counts.add(counts),
             Delta::Phase(rollup) => {
                 if let Some(i) = phases.iter().position(|phase| phase.name() == item.slot) {
                     self.phases[i].merge(rollup);
@@ -144,13 +137,7 @@ pub type RollupGroups = BTreeMap<Vec<KeyPart>, RollupAccumulator>;
 
 impl RollupAccumulator {
     pub fn merge(&mut self, other: &RollupAccumulator) {
-        let counts = &mut self.counts;
-        counts.tasks += other.counts.tasks;
-        counts.started += other.counts.started;
-        counts.stopped += other.counts.stopped;
-        counts.failed_to_start += other.counts.failed_to_start;
-        counts.timestamp_anomalies += other.counts.timestamp_anomalies;
-        counts.not_ready += other.counts.not_ready;
+        self.counts.add(&other.counts);
         if self.phases.len() < other.phases.len() {
             self.phases.resize(other.phases.len(), PhaseRollup::default());
         }
